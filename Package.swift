@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module boundaries follow ../shared/ARCHITECTURE.md:
+//   Spec          — desired-state model, YAML loading with source locations, validation, hashing,
+//                   and the route-table document (the control/data-plane contract). No I/O beyond
+//                   the bytes it is handed.
+//   RedisClient   — blocking Swift wrapper over hiredis, used by both planes.
+//   Reconciler    — sources (directory, git), state store, pure planner, applier, drivers.
+//   berth         — thin CLI wiring.
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+        .library(name: "Spec", targets: ["Spec"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "Reconciler", targets: ["Reconciler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .target(name: "Spec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "RedisClient", dependencies: ["CHiredis"]),
+        .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
+        .executableTarget(
+            name: "berth",
+            dependencies: ["Spec", "Reconciler", "RedisClient",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Test-only helpers: start a private redis-server, make git repositories, run processes.
+        .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
+        .testTarget(name: "SpecTests", dependencies: ["Spec"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "TestSupport"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reconciler", "Spec", "RedisClient", "TestSupport"]),
+    ]
+)

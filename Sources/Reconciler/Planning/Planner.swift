@@ -1,0 +1,143 @@
+import Spec
+
+/// Plans what an apply will do. Pure and deterministic: the same desired state, revision, observed
+/// state and configuration give the same plan, byte for byte when rendered.
+public enum Planner {
+    public static func plan(desired: DesiredState, revision: String, origin: String, observed: ObservedState,
+                            configuration: PlannerConfiguration = .init()) -> Plan {
+        var changes: [Change] = []
+        let desiredIDs = Set(desired.resources.map(\.id))
+
+        // Ports first: instance changes depend on whether their leases are intact.
+        var desiredOwners: [PortOwner] = []
+        var preferred: [PortOwner: Int] = [:]
+        for instance in desired.instances {
+            let owners = PortOwner.owners(of: instance)
+            desiredOwners += owners
+            if let record = observed.inventory[instance.id] {
+                for owner in owners { if let port = record.ports[owner.description] { preferred[owner] = port } }
+            }
+        }
+        var ports = PortPlanner.plan(desired: desiredOwners, preferred: preferred, leases: observed.ports, range: configuration.portRange)
+        ports.changes = ports.changes.map { change in
+            guard change.kind == .free, change.reason == nil, let owner = PortOwner(change.owner) else { return change }
+            var change = change
+            if let instance = desired.instance(named: owner.instance) {
+                change.reason = instance.templateHash != owner.templateHash ? "replaced by a new template"
+                    : owner.replica >= instance.replicas ? "scaled down" : "port no longer declared"
+            } else if observed.inventory[ResourceID(.instance, owner.instance)] != nil {
+                change.reason = "instance deleted"
+            } else {
+                change.reason = "orphaned lease (no instance or inventory record owns it)"
+            }
+            return change
+        }
+
+        for resource in desired.resources {
+            let id = resource.id
+            let after = resource.canonicalSpec
+            var change = Change(id: id, action: .noop, reasons: [], before: nil, after: after, pending: pending(for: resource, configuration))
+            if let record = observed.inventory[id] {
+                change.before = record.spec
+                if record.specHash != resource.specHash {
+                    change.reasons = SpecDiff.reasons(record.spec, after)
+                    change.action = .update
+                    if case .instance(let instance) = resource, let old = try? record.resource(), case .instance(let oldInstance) = old,
+                       oldInstance.templateHash != instance.templateHash {
+                        change.action = .replace
+                    }
+                    if change.reasons.isEmpty { change.reasons = [ChangeReason("spec-changed", "recorded spec hash differs")] }
+                }
+                if case .instance(let instance) = resource, change.action != .replace {
+                    change.reasons += portDrift(instance, record: record, ports: ports)
+                    if change.action == .noop, !change.reasons.isEmpty { change.action = .update }
+                }
+            } else {
+                change.action = .create
+                let location = desired.sources[id].map { " at \($0.location)" } ?? ""
+                change.reasons = [ChangeReason("new", "declared\(location), not yet applied")]
+            }
+            if case .instance(let instance) = resource {
+                let exhausted = ports.exhausted.filter { $0.instance == instance.name }
+                if !exhausted.isEmpty {
+                    change.reasons.append(ChangeReason("ports-exhausted", "no free host port in \(configuration.portRange.lowerBound)-\(configuration.portRange.upperBound) for \(exhausted.count) lease(s)"))
+                }
+            }
+            changes.append(change)
+        }
+        for id in observed.inventory.keys.sorted(by: >) where !desiredIDs.contains(id) {
+            changes.append(Change(id: id, action: .delete, reasons: [ChangeReason("removed", "no longer declared in the repository")],
+                                  before: observed.inventory[id]!.spec, after: nil, pending: []))
+        }
+
+        let routeTable = planRouteTable(desired: desired, revision: revision, observed: observed, ports: ports, configuration: configuration)
+        return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
+                    ports: ports.changes, routeTable: routeTable, desired: desired)
+    }
+
+    static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {
+        switch resource {
+        case .domain(let domain) where domain.tls != .none && !configuration.hasCertificateIssuer:
+            return ["no certificate issuer configured: no \(domain.tls.rawValue) certificate is issued for \(domain.hosts.joined(separator: ", ")) yet"]
+        case .instance(let instance) where !configuration.hasContainerRuntime:
+            let what = instance.runtime == .docker ? "container(s) of \(instance.image ?? "?")" : "process(es) `\(instance.command.joined(separator: " "))`"
+            return ["no container runtime configured: \(instance.replicas) \(what) not started; ports are leased and routed"]
+        default:
+            return []
+        }
+    }
+
+    /// Leases an unchanged instance should hold but does not (deleted or taken by hand).
+    static func portDrift(_ instance: Instance, record: InventoryRecord, ports: PortPlanner.Result) -> [ChangeReason] {
+        var reasons: [ChangeReason] = []
+        for owner in PortOwner.owners(of: instance) {
+            guard let change = ports.changes.first(where: { $0.owner == owner.description }), change.kind == .allocate else { continue }
+            let recorded = record.ports[owner.description].map { " (was \($0))" } ?? ""
+            reasons.append(ChangeReason("port-drift", "lease for \(owner.replica)/\(owner.port)\(recorded) is missing; leasing \(change.port)"))
+        }
+        return reasons
+    }
+
+    static func planRouteTable(desired: DesiredState, revision: String, observed: ObservedState, ports: PortPlanner.Result,
+                               configuration: PlannerConfiguration) -> RouteTableChange {
+        let after = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1) { instance, portName in
+            PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
+                ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+            }
+        }
+        let before = rebuildPublished(observed: observed, configuration: configuration)
+        let afterHash = after.contentHash
+        var reasons: [ChangeReason] = []
+        let action: Action
+        if observed.routeTableHash == nil {
+            action = .create
+            reasons.append(ChangeReason("new", "no route table has been published yet"))
+        } else if observed.routeTableHash == afterHash {
+            action = .noop
+        } else {
+            action = .update
+            if let before, before.contentHash == afterHash {
+                reasons.append(ChangeReason("drift", "the published table (generation \(observed.generation)) differs from what the inventory says was applied"))
+            } else {
+                reasons.append(ChangeReason("routes-changed", "routes, hosts, endpoints or policies changed"))
+            }
+        }
+        var published = after
+        if action == .noop { published.generation = observed.generation }
+        return RouteTableChange(action: action, reasons: reasons, before: before, after: published, observedGeneration: observed.generation)
+    }
+
+    /// The table Berth last meant to publish, rebuilt from the inventory; nil when it holds nothing.
+    static func rebuildPublished(observed: ObservedState, configuration: PlannerConfiguration) -> RouteTableDocument? {
+        guard !observed.inventory.isEmpty else { return nil }
+        let records = observed.inventory.values.sorted { ($0.declarationIndex, $0.id) < ($1.declarationIndex, $1.id) }
+        let resources = records.compactMap { try? $0.resource() }
+        let state = DesiredState(resources: resources)
+        return RouteTableCompiler.compile(state, revision: "", generation: observed.generation) { instance, portName in
+            guard let record = observed.inventory[instance.id] else { return [] }
+            return PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
+                record.ports[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+            }
+        }
+    }
+}

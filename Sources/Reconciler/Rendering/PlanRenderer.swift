@@ -1,0 +1,207 @@
+import Spec
+
+/// Formats a plan; it decides nothing. Text for people (grouped by kind, then by host), JSON for
+/// machines (`format_version` 1.0).
+public struct PlanRenderer: Sendable {
+    public var color: Bool
+    /// A line describing where state lives, e.g. `redis://127.0.0.1:6379/0 (prefix berth:)`.
+    public var stateDescription: String
+
+    public init(color: Bool = false, stateDescription: String = "") {
+        self.color = color
+        self.stateDescription = stateDescription
+    }
+
+    private func paint(_ text: String, _ action: Action) -> String {
+        guard color else { return text }
+        let code: String
+        switch action {
+        case .create: code = "32"
+        case .update: code = "33"
+        case .replace: code = "35"
+        case .delete: code = "31"
+        case .noop: return text
+        }
+        return "\u{1B}[\(code)m\(text)\u{1B}[0m"
+    }
+
+    private func bold(_ text: String) -> String { color ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
+
+    public static func shortRevision(_ revision: String) -> String {
+        revision.hasPrefix("dir:") ? "dir:" + revision.dropFirst(4).prefix(12) : String(revision.prefix(12))
+    }
+
+    // MARK: Text
+
+    public func text(_ plan: Plan) -> String {
+        var out: [String] = []
+        out.append(bold("Berth plan for revision \(Self.shortRevision(plan.revision))") + " (\(plan.origin))")
+        if !stateDescription.isEmpty {
+            out.append("State: \(stateDescription); route table generation \(plan.routeTable.observedGeneration)")
+        }
+        out.append("")
+        let changed = plan.changes.filter { $0.action != .noop }
+        if changed.isEmpty {
+            out.append("Resources: all \(plan.changes.count) up to date.")
+        }
+        for kind in Kind.allCases.sorted() {
+            let items = changed.filter { $0.id.kind == kind }
+            guard !items.isEmpty else { continue }
+            out.append(bold(kind.plural))
+            for change in items {
+                out.append("  " + paint("\(change.action.symbol) \(change.id.name)", change.action) + "  (\(change.action.rawValue))")
+                if let after = change.after, change.action == .create { out.append("      " + summary(of: change.id.kind, after)) }
+                for reason in change.reasons where !(change.action == .create && reason.code == "new") {
+                    out.append("      \(reason.message)")
+                }
+                if change.action == .create, let reason = change.reasons.first(where: { $0.code == "new" }) {
+                    out.append("      \(reason.message)")
+                }
+                for note in change.pending { out.append("      ! \(note)") }
+            }
+            out.append("")
+        }
+
+        let portChanges = plan.ports.filter { $0.kind != .keep }
+        if !portChanges.isEmpty {
+            out.append(bold("Port leases"))
+            for change in portChanges {
+                let action: Action = change.kind == .allocate ? .create : .delete
+                let owner = PortOwner(change.owner).map { "\($0.instance) replica \($0.replica) port \($0.port)" } ?? change.owner
+                out.append("  " + paint("\(action.symbol) \(change.port)", action) + "  \(owner)" + (change.reason.map { " — \($0)" } ?? ""))
+            }
+            out.append("")
+        }
+
+        let diff = RouteTableDiff(before: plan.routeTable.before, after: plan.routeTable.after)
+        let changedHosts = diff.hosts.filter { $0.action != .noop }
+        if !changedHosts.isEmpty {
+            out.append(bold("Route table by host, after this apply"))
+            for host in changedHosts {
+                var header = "  " + paint("\(host.action.symbol) \(host.host)", host.action)
+                if let entry = host.entry, host.action != .delete {
+                    header += "  [" + (entry.domain.map { "Domain \($0), " } ?? "") + "tls \(entry.tls.rawValue)"
+                        + (entry.redirectHTTP ? ", http→https" : "") + "]"
+                }
+                out.append(header)
+                if host.lines.isEmpty { out.append("      (no routes: 404 for every path)") }
+                for line in host.lines { out.append("    " + paint(routeLine(line), line.action)) }
+            }
+            let unchanged = diff.hosts.count - changedHosts.count
+            if unchanged > 0 { out.append("  (\(unchanged) other host\(unchanged == 1 ? "" : "s") unchanged)") }
+            out.append("")
+        }
+        switch plan.routeTable.action {
+        case .noop:
+            out.append("Route table: unchanged at generation \(plan.routeTable.observedGeneration).")
+        default:
+            let reasons = plan.routeTable.reasons.map(\.message).joined(separator: "; ")
+            out.append("Route table: " + paint("publish generation \(plan.routeTable.observedGeneration + 1)", plan.routeTable.action)
+                       + " (\(reasons)).")
+        }
+        let pendingCount = plan.changes.filter { !$0.pending.isEmpty }.count
+        if pendingCount > 0 {
+            out.append("Pending: \(pendingCount) resource\(pendingCount == 1 ? "" : "s") need a driver this build does not run yet (see `!` lines).")
+        }
+        out.append("")
+        let summary = plan.summary
+        out.append(bold("Plan: \(summary.add) to add, \(summary.change) to change, \(summary.destroy) to destroy."))
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    func routeLine(_ line: RouteTableDiff.Line) -> String {
+        let entry = line.entry
+        let methods = entry.methods.isEmpty ? "any" : entry.methods.joined(separator: ",")
+        var text = "\(line.action == .noop ? " " : line.action.symbol) \(entry.path)  \(entry.pathType.rawValue)  \(methods)"
+        text += "  → \(RouteTableDiff.describe(entry.upstream))"
+        if entry.priority != 0 { text += "  priority \(entry.priority)" }
+        if entry.stripPrefix { text += "  strip-prefix" }
+        text += "  auth: \(entry.auth ?? "none")"
+        text += "  (route \(entry.route))"
+        return text
+    }
+
+    func summary(of kind: Kind, _ spec: JSONValue) -> String {
+        func list(_ value: JSONValue?) -> String { value?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? "" }
+        switch kind {
+        case .domain:
+            return "hosts \(list(spec["hosts"])) · tls \(spec["tls"]?.stringValue ?? "?")" + (spec["redirectHTTP"]?.boolValue == true ? " · http→https" : "")
+        case .route:
+            let hosts = spec["domain"]?.stringValue.map { "domain \($0)" } ?? list(spec["hosts"])
+            let target = spec["to"]?["url"]?.stringValue
+                ?? "instance \(spec["to"]?["instance"]?.stringValue ?? "?")" + (spec["to"]?["port"]?.stringValue.map { ":\($0)" } ?? "")
+            return "\(hosts) \(spec["path"]?.stringValue ?? "/") (\(spec["pathType"]?.stringValue ?? "prefix")) → \(target)"
+                + (spec["auth"]?.stringValue.map { " · auth \($0)" } ?? "")
+        case .authPolicy:
+            var parts: [String] = []
+            if let tokens = spec["bearer"]?["tokens"]?.arrayValue {
+                parts.append("bearer: " + tokens.map { "\($0["name"]?.stringValue ?? "?") sha256:\(($0["sha256"]?.stringValue ?? "").prefix(12))…" }.joined(separator: ", "))
+            }
+            if let users = spec["basic"]?["users"]?.arrayValue {
+                parts.append("basic: " + users.compactMap { $0["name"]?.stringValue }.joined(separator: ", "))
+            }
+            if let jwt = spec["jwt"] { parts.append("jwt: issuer \(jwt["issuer"]?.stringValue ?? "?"), audiences \(list(jwt["audiences"]))") }
+            if let forward = spec["forward"] { parts.append("forward: \(forward["url"]?.stringValue ?? "?")") }
+            let allow = list(spec["ipAllow"])
+            if !allow.isEmpty { parts.append("ipAllow: \(allow)") }
+            return parts.joined(separator: " · ")
+        case .instance:
+            let runtime = spec["runtime"]?.stringValue ?? "docker"
+            let what = runtime == "docker" ? (spec["image"]?.stringValue ?? "?") : "`\(list(spec["command"]).replacingOccurrences(of: ", ", with: " "))`"
+            let ports = spec["ports"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.joined(separator: ", ") ?? ""
+            return "\(runtime) \(what) · \(spec["replicas"]?.intValue ?? 1) replica(s)" + (ports.isEmpty ? "" : " · ports \(ports)")
+        }
+    }
+
+    // MARK: JSON
+
+    public func json(_ plan: Plan) -> JSONValue {
+        let diff = RouteTableDiff(before: plan.routeTable.before, after: plan.routeTable.after)
+        let summary = plan.summary
+        return .object([
+            "format_version": .string(Plan.formatVersion),
+            "revision": .string(plan.revision),
+            "origin": .string(plan.origin),
+            "state": .object(["fingerprint": .string(plan.stateFingerprint), "generation": .int(plan.routeTable.observedGeneration)]),
+            "changes": .array(plan.changes.map { change in
+                var object: [String: JSONValue] = [
+                    "id": .string(change.id.description), "kind": .string(change.id.kind.rawValue), "name": .string(change.id.name),
+                    "action": .string(change.action.rawValue),
+                    "reasons": .array(change.reasons.map { .object(["code": .string($0.code), "message": .string($0.message)]) }),
+                    "before": change.before ?? .null, "after": change.after ?? .null,
+                ]
+                if !change.pending.isEmpty { object["pending"] = .array(change.pending.map(JSONValue.string)) }
+                return .object(object)
+            }),
+            "ports": .array(plan.ports.map { change in
+                var object: [String: JSONValue] = ["owner": .string(change.owner), "port": .int(change.port), "action": .string(change.kind.rawValue)]
+                if let reason = change.reason { object["reason"] = .string(reason) }
+                return .object(object)
+            }),
+            "route_table": .object([
+                "action": .string(plan.routeTable.action.rawValue),
+                "reasons": .array(plan.routeTable.reasons.map { .object(["code": .string($0.code), "message": .string($0.message)]) }),
+                "generation_before": .int(plan.routeTable.observedGeneration),
+                "generation_after": .int(plan.routeTable.after.generation),
+                "content_hash": .string(plan.routeTable.after.contentHash),
+                "hosts": .array(diff.hosts.map { host in
+                    .object([
+                        "host": .string(host.host), "action": .string(host.action.rawValue),
+                        "routes": .array(host.lines.map { line in
+                            var object: [String: JSONValue] = [
+                                "action": .string(line.action.rawValue), "route": .string(line.entry.route),
+                                "path": .string(line.entry.path), "path_type": .string(line.entry.pathType.rawValue),
+                                "methods": .array(line.entry.methods.map(JSONValue.string)), "priority": .int(line.entry.priority),
+                                "upstream": .string(RouteTableDiff.describe(line.entry.upstream)),
+                            ]
+                            object["auth"] = line.entry.auth.map(JSONValue.string) ?? .null
+                            return .object(object)
+                        }),
+                    ])
+                }),
+            ]),
+            "summary": .object(["add": .int(summary.add), "change": .int(summary.change), "destroy": .int(summary.destroy)]),
+            "has_changes": .bool(plan.hasChanges),
+        ])
+    }
+}

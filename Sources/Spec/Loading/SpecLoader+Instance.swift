@@ -1,0 +1,133 @@
+import Yams
+
+extension SpecLoader {
+    static func decodeInstance(name: String, spec: Node, reader: NodeReader) -> Instance? {
+        guard let fields = reader.mapping(spec, path: "spec",
+                                          allowed: ["runtime", "image", "command", "env", "ports", "replicas", "health", "resources"]) else { return nil }
+        var failed = false
+        let runtime = fields["runtime"].map { reader.enumeration($0, path: "spec.runtime", as: Instance.Runtime.self) } ?? .docker
+        let image = reader.string(fields["image"], path: "spec.image")
+        if let image, image.isEmpty || image.contains(where: { $0.isWhitespace }) {
+            reader.error("invalid-value", fields["image"], "spec.image \"\(image)\" is not an image reference"); failed = true
+        }
+        let command: [String]?
+        if case .scalar? = fields["command"] {
+            reader.error("wrong-type", fields["command"], "spec.command must be a list of arguments",
+                         hint: "write it as a list, e.g. [\"python3\", \"-m\", \"http.server\"], so no shell splits it")
+            command = nil
+        } else {
+            command = fields["command"].map { reader.stringList($0, path: "spec.command") } ?? []
+        }
+        switch runtime {
+        case .docker?:
+            if image == nil, fields["image"] == nil {
+                reader.error("missing-field", spec, "missing required field \"spec.image\" (the docker runtime runs an image)")
+            }
+        case .process?:
+            if fields["image"] != nil {
+                reader.error("conflict", fields["image"], "spec.image applies to the docker runtime, not process")
+            }
+            if let command, command.isEmpty {
+                reader.error("missing-field", fields["command"] ?? spec, "the process runtime needs spec.command (the program and its arguments)")
+            }
+        case nil: break
+        }
+        let env = reader.stringMap(fields["env"], path: "spec.env") ?? [:]
+        for key in env.keys.sorted() {
+            if let problem = Formats.checkEnvName(key) {
+                reader.error("invalid-value", fields["env"], "spec.env: \"\(key)\" \(problem)"); failed = true
+            } else if key == "PORT" || key.hasPrefix("PORT_") {
+                reader.error("reserved-name", fields["env"], "spec.env: \"\(key)\" is reserved: Berth sets PORT and PORT_<NAME> to the allocated ports")
+                failed = true
+            }
+        }
+        let ports = reader.sequence(fields["ports"], path: "spec.ports") { child, path -> Instance.Port? in
+            guard let entry = reader.mapping(child, path: path, allowed: ["name", "containerPort"], required: ["name"]),
+                  let portName = reader.string(entry["name"], path: "\(path).name") else { return nil }
+            if portName.count > 15 {
+                reader.error("invalid-name", entry["name"], "\(path).name \"\(portName)\" is longer than 15 characters"); return nil
+            }
+            if let problem = Formats.checkName(portName) {
+                reader.error("invalid-name", entry["name"], "\(path).name \"\(portName)\" \(problem)"); return nil
+            }
+            let containerPort = reader.int(entry["containerPort"], path: "\(path).containerPort", range: 1...65535)
+            if entry["containerPort"] != nil, containerPort == nil { return nil }
+            if runtime == .docker, entry["containerPort"] == nil {
+                reader.error("missing-field", child, "\(path).containerPort is required for the docker runtime"); return nil
+            }
+            if runtime == .process, entry["containerPort"] != nil {
+                reader.error("conflict", entry["containerPort"], "\(path).containerPort applies to the docker runtime",
+                             hint: "a process listens on the port Berth allocates, given to it in PORT_\(portName.uppercased().replacingOccurrences(of: "-", with: "_"))")
+                return nil
+            }
+            return Instance.Port(name: portName, containerPort: containerPort)
+        }
+        if let ports {
+            var names = Set<String>(), containerPorts = Set<Int>()
+            for port in ports {
+                if !names.insert(port.name).inserted {
+                    reader.error("duplicate-value", fields["ports"], "spec.ports names \"\(port.name)\" twice"); failed = true
+                }
+                if let value = port.containerPort, !containerPorts.insert(value).inserted {
+                    reader.error("duplicate-value", fields["ports"], "spec.ports lists containerPort \(value) twice"); failed = true
+                }
+            }
+        }
+        let replicas = fields["replicas"].map { reader.int($0, path: "spec.replicas", range: 0...100) } ?? 1
+        let health = fields["health"].flatMap { decodeHealth($0, reader: reader) }
+        let resources = fields["resources"].flatMap { decodeResources($0, reader: reader) }
+        if (fields["health"] != nil && health == nil) || (fields["resources"] != nil && resources == nil) { failed = true }
+        guard !failed, let runtime, let command, let replicas, fields["ports"] == nil || ports != nil else { return nil }
+        return Instance(name: name, runtime: runtime, image: image, command: command, env: env, ports: ports ?? [],
+                        replicas: replicas, health: health, resources: resources)
+    }
+
+    static func decodeHealth(_ node: Node, reader: NodeReader) -> Instance.Health? {
+        guard let fields = reader.mapping(node, path: "spec.health", allowed: ["path", "interval", "timeout"], required: ["path"]) else { return nil }
+        let path = reader.string(fields["path"], path: "spec.health.path")
+        if let path, let problem = Formats.checkPath(path) {
+            reader.error("invalid-path", fields["path"], "spec.health.path \"\(path)\" \(problem)"); return nil
+        }
+        func duration(_ key: String, default value: Int) -> Int? {
+            guard let node = fields[key] else { return value }
+            guard let text = reader.string(node, path: "spec.health.\(key)") else { return nil }
+            guard let milliseconds = Duration.parseMilliseconds(text), milliseconds > 0 else {
+                reader.error("invalid-duration", node, "spec.health.\(key) \"\(text)\" is not a duration",
+                             hint: "write a number and a unit: 500ms, 5s, 1m")
+                return nil
+            }
+            return milliseconds
+        }
+        let interval = duration("interval", default: 10_000)
+        let timeout = duration("timeout", default: 2_000)
+        if let interval, let timeout, timeout > interval {
+            reader.error("conflict", fields["timeout"], "spec.health.timeout (\(Duration.format(milliseconds: timeout))) is longer than the interval (\(Duration.format(milliseconds: interval)))",
+                         hint: "a check must end before the next one starts")
+            return nil
+        }
+        guard let path, let interval, let timeout else { return nil }
+        return Instance.Health(path: path, intervalMilliseconds: interval, timeoutMilliseconds: timeout)
+    }
+
+    static func decodeResources(_ node: Node, reader: NodeReader) -> Instance.Resources? {
+        guard let fields = reader.mapping(node, path: "spec.resources", allowed: ["memory", "cpus"]) else { return nil }
+        var memory: Int?
+        if let node = fields["memory"], let text = reader.string(node, path: "spec.resources.memory") {
+            guard let bytes = Quantity.parseBytes(text), bytes >= 4 << 20 else {
+                reader.error("invalid-value", node, "spec.resources.memory \"\(text)\" is not a memory size of at least 4Mi",
+                             hint: "write bytes with an optional unit: 256Mi, 1Gi, 512M")
+                return nil
+            }
+            memory = bytes
+        } else if fields["memory"] != nil { return nil }
+        var cpus: Int?
+        if let node = fields["cpus"], let text = reader.string(node, path: "spec.resources.cpus") {
+            guard let milli = Quantity.parseMilliCPUs(text) else {
+                reader.error("invalid-value", node, "spec.resources.cpus \"\(text)\" is not a CPU count", hint: "write a positive number such as 0.5 or 2")
+                return nil
+            }
+            cpus = milli
+        } else if fields["cpus"] != nil { return nil }
+        return Instance.Resources(memoryBytes: memory, milliCPUs: cpus)
+    }
+}

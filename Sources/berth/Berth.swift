@@ -1,0 +1,27 @@
+import ArgumentParser
+
+@main
+struct Berth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "GitOps edge platform: domains, routes, auth policies and instances from YAML in git.",
+        discussion: """
+            Berth reads the desired state of your edge from YAML files (a git repository or a directory),
+            shows exactly what would change against the state kept in Redis, and applies it: port leases,
+            an inventory of what it applied, and the compiled route table that berth-proxy replicas serve.
+
+            Typical flow:
+              berth validate --repo ./edge                      # every mistake, with file:line:col
+              berth plan --repo ./edge --out plan.json          # what would change (exit 2 with --detailed-exitcode)
+              berth apply plan.json                             # exactly that plan, refused if state moved
+
+            Redis is taken from --redis, else $REDIS_URL, else redis://127.0.0.1:6379/0.
+            """,
+        version: BerthVersion.current,
+        subcommands: [Validate.self, Plan.self, Apply.self]
+    )
+}
+
+enum BerthVersion {
+    static let current = "0.1.0"
+}
