@@ -85,7 +85,8 @@ public struct PlanRenderer: Sendable {
                 }
                 out.append(header)
                 if host.lines.isEmpty { out.append("      (no routes: 404 for every path)") }
-                for line in host.lines { out.append("    " + paint(routeLine(line), line.action)) }
+                let width = min(40, host.lines.map { $0.entry.path.count }.max() ?? 0)
+                for line in host.lines { out.append("    " + paint(routeLine(line, pathWidth: width), line.action)) }
             }
             let unchanged = diff.hosts.count - changedHosts.count
             if unchanged > 0 { out.append("  (\(unchanged) other host\(unchanged == 1 ? "" : "s") unchanged)") }
@@ -99,9 +100,13 @@ public struct PlanRenderer: Sendable {
             out.append("Route table: " + paint("publish generation \(plan.routeTable.observedGeneration + 1)", plan.routeTable.action)
                        + " (\(reasons)).")
         }
-        let pendingCount = plan.changes.filter { !$0.pending.isEmpty }.count
-        if pendingCount > 0 {
-            out.append("Pending: \(pendingCount) resource\(pendingCount == 1 ? "" : "s") need a driver this build does not run yet (see `!` lines).")
+        let pendingDomains = plan.changes.filter { $0.id.kind == .domain && !$0.pending.isEmpty }.count
+        let pendingInstances = plan.changes.filter { $0.id.kind == .instance && !$0.pending.isEmpty }.count
+        if pendingDomains + pendingInstances > 0 {
+            var parts: [String] = []
+            if pendingDomains > 0 { parts.append("certificates for \(pendingDomains) domain\(pendingDomains == 1 ? "" : "s") (no certificate issuer configured)") }
+            if pendingInstances > 0 { parts.append("\(pendingInstances) instance\(pendingInstances == 1 ? "" : "s") not started (no container runtime configured)") }
+            out.append("Pending: " + parts.joined(separator: "; ") + ".")
         }
         out.append("")
         let summary = plan.summary
@@ -109,10 +114,11 @@ public struct PlanRenderer: Sendable {
         return out.joined(separator: "\n") + "\n"
     }
 
-    func routeLine(_ line: RouteTableDiff.Line) -> String {
+    func routeLine(_ line: RouteTableDiff.Line, pathWidth: Int) -> String {
         let entry = line.entry
         let methods = entry.methods.isEmpty ? "any" : entry.methods.joined(separator: ",")
-        var text = "\(line.action == .noop ? " " : line.action.symbol) \(entry.path)  \(entry.pathType.rawValue)  \(methods)"
+        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+        var text = "\(line.action == .noop ? " " : line.action.symbol) \(pad(entry.path, pathWidth))  \(pad(entry.pathType.rawValue, 6))  \(pad(methods, 3))"
         text += "  → \(RouteTableDiff.describe(entry.upstream))"
         if entry.priority != 0 { text += "  priority \(entry.priority)" }
         if entry.stripPrefix { text += "  strip-prefix" }
