@@ -18,7 +18,7 @@ struct Berth: ParsableCommand {
             Redis is taken from --redis, else $REDIS_URL, else redis://127.0.0.1:6379/0.
             """,
         version: BerthVersion.current,
-        subcommands: [Validate.self, Plan.self, Apply.self]
+        subcommands: [Validate.self, Plan.self, Apply.self, Up.self]
     )
 }
 

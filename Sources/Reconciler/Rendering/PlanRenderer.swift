@@ -86,7 +86,10 @@ public struct PlanRenderer: Sendable {
                 out.append(header)
                 if host.lines.isEmpty { out.append("      (no routes: 404 for every path)") }
                 let width = min(40, host.lines.map { $0.entry.path.count }.max() ?? 0)
-                for line in host.lines { out.append("    " + paint(routeLine(line, pathWidth: width), line.action)) }
+                let methodWidth = host.lines.map { $0.entry.methods.isEmpty ? 3 : $0.entry.methods.joined(separator: ",").count }.max() ?? 3
+                for line in host.lines {
+                    out.append("    " + paint(routeLine(line, pathWidth: width, methodWidth: methodWidth), line.action))
+                }
             }
             let unchanged = diff.hosts.count - changedHosts.count
             if unchanged > 0 { out.append("  (\(unchanged) other host\(unchanged == 1 ? "" : "s") unchanged)") }
@@ -114,11 +117,11 @@ public struct PlanRenderer: Sendable {
         return out.joined(separator: "\n") + "\n"
     }
 
-    func routeLine(_ line: RouteTableDiff.Line, pathWidth: Int) -> String {
+    func routeLine(_ line: RouteTableDiff.Line, pathWidth: Int, methodWidth: Int) -> String {
         let entry = line.entry
         let methods = entry.methods.isEmpty ? "any" : entry.methods.joined(separator: ",")
         func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
-        var text = "\(line.action == .noop ? " " : line.action.symbol) \(pad(entry.path, pathWidth))  \(pad(entry.pathType.rawValue, 6))  \(pad(methods, 3))"
+        var text = "\(line.action == .noop ? " " : line.action.symbol) \(pad(entry.path, pathWidth))  \(pad(entry.pathType.rawValue, 6))  \(pad(methods, methodWidth))"
         text += "  → \(RouteTableDiff.describe(entry.upstream))"
         if entry.priority != 0 { text += "  priority \(entry.priority)" }
         if entry.stripPrefix { text += "  strip-prefix" }
