@@ -33,12 +33,15 @@ public final class RedisConnection: @unchecked Sendable {
     var subscribedChannels: Set<String> = []
     /// Pub/sub messages read while waiting for subscription confirmations. Guarded by `lock`.
     var pendingMessages: [(channel: String, payload: [UInt8])] = []
+    /// True during AUTH/SELECT/PING in `init`, so failures read as connect failures. Guarded by `lock`.
+    var isConnecting = false
 
     /// Connects, then authenticates (`AUTH [user] password` when the URL has credentials), selects the database
     /// (when it is not 0) and sends PING, all in one round trip.
     ///
     /// - Parameters:
-    ///   - connectTimeout: the limit for establishing the TCP or unix-socket connection.
+    ///   - connectTimeout: the limit for establishing the TCP or unix-socket connection, and then for the replies
+    ///     to AUTH, SELECT and PING.
     ///   - commandTimeout: the limit for each read and write afterwards (nil: wait forever). A command that times
     ///     out closes the connection.
     /// - Throws: `RedisError` with kind `.connect` (naming the address and the OS reason, e.g. `cannot connect to
@@ -73,8 +76,11 @@ public final class RedisConnection: @unchecked Sendable {
         #endif
         context = connected
         try lock.withLock {
-            try applyCommandTimeout(commandTimeout, to: connected)
+            isConnecting = true
+            try applyCommandTimeout(connectTimeout, to: connected)
             try handshake()
+            isConnecting = false
+            try applyCommandTimeout(commandTimeout, to: connected)
         }
     }
 
@@ -252,8 +258,23 @@ public final class RedisConnection: @unchecked Sendable {
         let code = context.pointee.err
         let text = errorText(of: context)
         let address = url.endpoint
+        let timedOut = code == REDIS_ERR_IO
+            && (savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || text == systemErrorText(EAGAIN))
         let error: RedisError
-        if code == REDIS_ERR_IO && (savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || text == systemErrorText(EAGAIN)) {
+        if isConnecting {
+            let reason: String
+            if timedOut {
+                reason = "it accepted the connection but did not answer within "
+                    + "\(commandTimeout?.roundedUpMilliseconds ?? 0) ms"
+            } else if code == REDIS_ERR_PROTOCOL {
+                reason = "its answer is not RESP (\(text)); is it a Redis server?"
+            } else if code == REDIS_ERR_EOF {
+                reason = "it closed the connection before answering PING"
+            } else {
+                reason = code == 0 ? systemErrorText(savedErrno) : text
+            }
+            error = RedisError(kind: timedOut ? .timeout : .connect, message: "cannot connect to Redis at \(address): \(reason)")
+        } else if timedOut {
             let limit = commandTimeout.map { "\($0.roundedUpMilliseconds) ms" } ?? "the socket timeout"
             error = RedisError(kind: .timeout, message: "timed out after \(limit) \(activity) from Redis at \(address); "
                 + "the connection was closed")
@@ -270,45 +291,6 @@ public final class RedisConnection: @unchecked Sendable {
         }
         closeUnlocked(reason: error.message)
         return error
-    }
-
-    /// AUTH, SELECT and PING in one round trip, each failure explained; closes the connection on failure.
-    private func handshake() throws {
-        var commands: [[String]] = []
-        if url.username != nil || url.password != nil {
-            commands.append(["AUTH"] + [url.username].compactMap { $0 } + [url.password ?? ""])
-        }
-        if url.database != 0 { commands.append(["SELECT", String(url.database)]) }
-        commands.append(["PING"])
-        let replies = try pipelineUnlocked(commands.map { ArgumentVector(strings: $0) })
-        for (command, reply) in zip(commands, replies) {
-            guard case .error(let text) = reply else { continue }
-            let code = RedisError.code(ofReply: text)
-            let message: String
-            switch (command[0], code) {
-            case (_, "NOAUTH"):
-                message = "Redis at \(url.endpoint) requires a password (\(text)): put it in the URL, e.g. "
-                    + exampleURLWithPassword()
-            case ("AUTH", _):
-                let who = url.username.map { " as user \"\($0)\"" } ?? ""
-                message = "authentication to Redis at \(url.endpoint)\(who) failed: \(text)"
-            case ("SELECT", _):
-                message = "cannot select database \(url.database) on Redis at \(url.endpoint): \(text)"
-            default:
-                message = "Redis at \(url.endpoint) rejected \(command[0]) while connecting: \(text)"
-            }
-            closeUnlocked(reason: message)
-            throw RedisError(kind: .connect, message: message, serverCode: code)
-        }
-    }
-
-    private func exampleURLWithPassword() -> String {
-        switch url.endpoint {
-        case .tcp:
-            return "redis://:PASSWORD@\(url.endpoint)/\(url.database)"
-        case .unix(let path):
-            return "unix://\(path)?db=\(url.database)&password=PASSWORD"
-        }
     }
 }
 

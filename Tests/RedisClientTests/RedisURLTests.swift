@@ -19,7 +19,7 @@ struct RedisURLTests {
         .init(input: "redis://alice@host", expected: .init(endpoint: .tcp(host: "host", port: 6379), username: "alice")),
         .init(input: "redis://alice:@host", expected: .init(endpoint: .tcp(host: "host", port: 6379), username: "alice")),
         .init(input: "redis://[::1]:6379", expected: .init(endpoint: .tcp(host: "::1", port: 6379))),
-        .init(input: "redis://[fe80::1%25eth0]", expected: .init(endpoint: .tcp(host: "fe80::1%25eth0", port: 6379))),
+        .init(input: "redis://[fe80::1%25eth0]", expected: .init(endpoint: .tcp(host: "fe80::1%eth0", port: 6379))),
         .init(input: "REDIS://Host.Example:1", expected: .init(endpoint: .tcp(host: "Host.Example", port: 1))),
         .init(input: "redis://:p%40ss%2Fw%3Ard%25@host",
               expected: .init(endpoint: .tcp(host: "host", port: 6379), password: "p@ss/w:rd%")),

@@ -144,7 +144,7 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     private func launch() throws {
         try? FileManager.default.removeItem(atPath: logPath)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw TestSupportError("cannot write the redis-server log at \(logPath)")
         }
@@ -161,7 +161,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         do {
-            try process.run()
+            try withUnblockedSignals { try process.run() }
         } catch {
             throw TestSupportError("cannot start \(executable): \(error)")
         }

@@ -55,7 +55,7 @@ public func runProcess(_ executable: String, _ arguments: [String], in directory
     process.standardError = errorPipe
     process.standardInput = inputPipe
     do {
-        try process.run()
+        try withUnblockedSignals { try process.run() }
     } catch {
         throw TestSupportError("cannot start \(path) \(arguments.joined(separator: " ")): \(error)")
     }
