@@ -24,6 +24,11 @@ final class NodeReader {
         diagnostics.append(Diagnostic(code: code, at: location(node), "\(resourceLabel): \(message)", hint: hint))
     }
 
+    /// An error at a recorded location (a field seen earlier), else at `fallback`.
+    func error(_ code: String, at location: SourceLocation?, fallback: Node?, _ message: String, hint: String? = nil) {
+        diagnostics.append(Diagnostic(code: code, at: location ?? self.location(fallback), "\(resourceLabel): \(message)", hint: hint))
+    }
+
     func record(_ path: String, _ node: Node) { fieldLocations[path] = location(node) }
 
     static func isNull(_ node: Node) -> Bool {

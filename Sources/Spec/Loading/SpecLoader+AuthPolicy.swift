@@ -61,6 +61,10 @@ extension SpecLoader {
             guard let entry = reader.mapping(child, path: path, allowed: ["name", "sha256"], required: ["name", "sha256"]),
                   let name = reader.string(entry["name"], path: "\(path).name"),
                   let hash = reader.string(entry["sha256"], path: "\(path).sha256") else { return nil }
+            if name.isEmpty || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) {
+                reader.error("invalid-value", entry["name"], "\(path).name must be non-empty, without spaces or control characters (it becomes X-Auth-User)")
+                return nil
+            }
             if let problem = Formats.checkSHA256(hash) {
                 reader.error("invalid-hash", entry["sha256"], "\(path).sha256 \(problem)")
                 return nil

@@ -16,9 +16,10 @@ extension SpecLoader {
             return nil
         }
         var seen = Set<String>()
+        let items: [Node]
+        if case .sequence(let sequence)? = node { items = Array(sequence) } else { items = [] }
         for (index, host) in hosts.enumerated() where !seen.insert(host).inserted {
-            reader.error("duplicate-host", nil, "\(path) lists \"\(host)\" twice")
-            _ = index
+            reader.error("duplicate-host", index < items.count ? items[index] : node, "\(path) lists \"\(host)\" twice")
         }
         return hosts
     }

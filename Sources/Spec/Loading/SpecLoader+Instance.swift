@@ -34,10 +34,12 @@ extension SpecLoader {
         }
         let env = reader.stringMap(fields["env"], path: "spec.env") ?? [:]
         for key in env.keys.sorted() {
+            let at = reader.fieldLocations["spec.env.\(key)"]
             if let problem = Formats.checkEnvName(key) {
-                reader.error("invalid-value", fields["env"], "spec.env: \"\(key)\" \(problem)"); failed = true
+                reader.error("invalid-value", at: at, fallback: fields["env"], "spec.env: \"\(key)\" \(problem)"); failed = true
             } else if key == "PORT" || key.hasPrefix("PORT_") {
-                reader.error("reserved-name", fields["env"], "spec.env: \"\(key)\" is reserved: Berth sets PORT and PORT_<NAME> to the allocated ports")
+                reader.error("reserved-name", at: at, fallback: fields["env"],
+                             "spec.env: \"\(key)\" is reserved: Berth sets PORT and PORT_<NAME> to the allocated ports")
                 failed = true
             }
         }
@@ -99,7 +101,8 @@ extension SpecLoader {
             return milliseconds
         }
         let interval = duration("interval", default: 10_000)
-        let timeout = duration("timeout", default: 2_000)
+        // The default timeout never exceeds the interval, so `interval: 1s` alone is valid.
+        let timeout = duration("timeout", default: min(2_000, interval ?? 2_000))
         if let interval, let timeout, timeout > interval {
             reader.error("conflict", fields["timeout"], "spec.health.timeout (\(Duration.format(milliseconds: timeout))) is longer than the interval (\(Duration.format(milliseconds: interval)))",
                          hint: "a check must end before the next one starts")
@@ -111,23 +114,26 @@ extension SpecLoader {
 
     static func decodeResources(_ node: Node, reader: NodeReader) -> Instance.Resources? {
         guard let fields = reader.mapping(node, path: "spec.resources", allowed: ["memory", "cpus"]) else { return nil }
+        var failed = false
         var memory: Int?
         if let node = fields["memory"], let text = reader.string(node, path: "spec.resources.memory") {
-            guard let bytes = Quantity.parseBytes(text), bytes >= 4 << 20 else {
+            if let bytes = Quantity.parseBytes(text), bytes >= 4 << 20 {
+                memory = bytes
+            } else {
                 reader.error("invalid-value", node, "spec.resources.memory \"\(text)\" is not a memory size of at least 4Mi",
                              hint: "write bytes with an optional unit: 256Mi, 1Gi, 512M")
-                return nil
+                failed = true
             }
-            memory = bytes
-        } else if fields["memory"] != nil { return nil }
+        } else if fields["memory"] != nil { failed = true }
         var cpus: Int?
         if let node = fields["cpus"], let text = reader.string(node, path: "spec.resources.cpus") {
-            guard let milli = Quantity.parseMilliCPUs(text) else {
+            if let milli = Quantity.parseMilliCPUs(text) {
+                cpus = milli
+            } else {
                 reader.error("invalid-value", node, "spec.resources.cpus \"\(text)\" is not a CPU count", hint: "write a positive number such as 0.5 or 2")
-                return nil
+                failed = true
             }
-            cpus = milli
-        } else if fields["cpus"] != nil { return nil }
-        return Instance.Resources(memoryBytes: memory, milliCPUs: cpus)
+        } else if fields["cpus"] != nil { failed = true }
+        return failed ? nil : Instance.Resources(memoryBytes: memory, milliCPUs: cpus)
     }
 }

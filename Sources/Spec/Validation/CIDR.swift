@@ -18,7 +18,7 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         let maxPrefix = address.count * 8
         var prefix = maxPrefix
         if parts.count == 2 {
-            guard let value = Int(parts[1]), (0...maxPrefix).contains(value), !parts[1].hasPrefix("+") else {
+            guard let value = Int(parts[1]), (0...maxPrefix).contains(value), String(value) == parts[1] else {
                 return .failure(.invalidPrefix)
             }
             prefix = value

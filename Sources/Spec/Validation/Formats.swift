@@ -160,8 +160,12 @@ public enum Formats {
 
     /// True when a URL's host is a loopback address or `localhost`.
     public static func isLoopbackURL(_ text: String) -> Bool {
-        guard let host = URLComponents(string: text)?.host?.lowercased() else { return false }
-        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        guard var host = URLComponents(string: text)?.host?.lowercased() else { return false }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" { return true }
+        guard let address = CIDR.parseAddress(host) else { return false }
+        if address.count == 4 { return address[0] == 127 }
+        return address == [UInt8](repeating: 0, count: 15) + [1]
     }
 
     public static func checkSHA256(_ text: String) -> String? {
