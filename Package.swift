@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Spec", targets: ["Spec"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "Reconciler", targets: ["Reconciler"]),
+        .library(name: "Routing", targets: ["Routing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +27,9 @@ let package = Package(
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .target(name: "Spec", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "RedisClient", dependencies: ["CHiredis"]),
+        // The pure request matcher of the data plane (host + path + method → route), apart from
+        // any I/O so it can be table-tested and fuzzed on its own.
+        .target(name: "Routing", dependencies: ["Spec"]),
         .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
         .executableTarget(
             name: "berth",
@@ -35,6 +39,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SpecTests", dependencies: ["Spec"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reconciler", "Spec", "RedisClient", "TestSupport"]),
     ]

@@ -33,6 +33,18 @@ public struct RouteTableDocument: Sendable, Equatable {
         public var stripPrefix: Bool
         public var auth: String?
         public var upstream: Upstream
+
+        public init(route: String, path: String, pathType: Route.PathType, methods: [String], priority: Int,
+                    stripPrefix: Bool, auth: String?, upstream: Upstream) {
+            self.route = route
+            self.path = path
+            self.pathType = pathType
+            self.methods = methods
+            self.priority = priority
+            self.stripPrefix = stripPrefix
+            self.auth = auth
+            self.upstream = upstream
+        }
     }
 
     public struct HostEntry: Sendable, Hashable {
@@ -46,6 +58,15 @@ public struct RouteTableDocument: Sendable, Equatable {
         /// In match order: priority (high first), then exact, prefix (longest first), regex (declaration order).
         public var routes: [RouteEntry]
         public var isWildcard: Bool { host.hasPrefix("*.") }
+
+        public init(host: String, domain: String?, tls: Domain.TLSMode, redirectHTTP: Bool, certificate: String?, routes: [RouteEntry]) {
+            self.host = host
+            self.domain = domain
+            self.tls = tls
+            self.redirectHTTP = redirectHTTP
+            self.certificate = certificate
+            self.routes = routes
+        }
     }
 
     public var revision: String

@@ -1,0 +1,116 @@
+/// The path of a request as the matcher sees it: RFC 3986 §6.2.2 normalization, so that encoded
+/// or dotted spellings of a path cannot dodge the route that guards it.
+///
+/// - percent-encoded unreserved characters are decoded (`/%61dmin` → `/admin`), other escapes keep
+///   their encoding with upper-case hex (`%2f` → `%2F`: an encoded slash is not a separator);
+/// - dot segments are removed (`/admin/../public` → `/public`), never above the root;
+/// - a segment that is `.` or `..` followed by `;parameters` is refused: some servers drop the
+///   parameters and would then resolve it (`/public/..;/admin`), which the matcher cannot see.
+public enum RequestPath {
+    public enum Problem: Error, Equatable, Sendable {
+        /// Not an origin-form path (`*`, an absolute URI, empty).
+        case notOriginForm
+        /// A `%` not followed by two hex digits.
+        case badPercentEncoding
+        /// Control characters, spaces or a NUL (decoded or not).
+        case forbiddenCharacter
+        /// `..;x`-style segments.
+        case ambiguousDotSegment
+    }
+
+    /// Splits a request target into its normalized path and its raw query (without `?`).
+    public static func normalize(target: String) -> Result<(path: String, query: String?), Problem> {
+        var bytes = Array(target.utf8)
+        var query: String?
+        if let mark = bytes.firstIndex(of: UInt8(ascii: "?")) {
+            query = String(decoding: bytes[(mark + 1)...], as: UTF8.self)
+            bytes = Array(bytes[..<mark])
+        }
+        if let hash = bytes.firstIndex(of: UInt8(ascii: "#")) { bytes = Array(bytes[..<hash]) }
+        guard bytes.first == UInt8(ascii: "/") else { return .failure(.notOriginForm) }
+        switch normalize(pathBytes: bytes) {
+        case .success(let path): return .success((path, query))
+        case .failure(let problem): return .failure(problem)
+        }
+    }
+
+    static func isUnreserved(_ byte: UInt8) -> Bool {
+        (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
+    }
+
+    static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    public static func normalize(pathBytes bytes: [UInt8]) -> Result<String, Problem> {
+        // 1. Percent-encoding: decode unreserved, canonicalize the rest.
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte <= 0x20 || byte == 0x7f { return .failure(.forbiddenCharacter) }
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else {
+                    return .failure(.badPercentEncoding)
+                }
+                let value = high << 4 | low
+                if value <= 0x20 || value == 0x7f { return .failure(.forbiddenCharacter) }
+                if isUnreserved(value) {
+                    decoded.append(value)
+                } else {
+                    decoded += [UInt8(ascii: "%"), hexDigits[Int(high)], hexDigits[Int(low)]]
+                }
+                index += 3
+                continue
+            }
+            decoded.append(byte)
+            index += 1
+        }
+        // 2. Dot segments (RFC 3986 §5.2.4), on whole segments.
+        var output: [ArraySlice<UInt8>] = []
+        let segments = decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+        var endsInDirectory = false
+        for segment in segments {
+            endsInDirectory = false
+            let bare = segment.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first ?? segment[...]
+            let isDot = bare.elementsEqual([UInt8(ascii: ".")])
+            let isDotDot = bare.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
+            if (isDot || isDotDot), bare.count != segment.count { return .failure(.ambiguousDotSegment) }
+            if isDot { endsInDirectory = true; continue }
+            if isDotDot {
+                if !output.isEmpty { output.removeLast() }
+                endsInDirectory = true
+                continue
+            }
+            output.append(segment)
+        }
+        var path = "/" + output.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
+        if endsInDirectory && !path.hasSuffix("/") { path += "/" }
+        return .success(path)
+    }
+}
+
+/// The host a request names, as the matcher compares it: lower case, without a port or a
+/// trailing dot (`Shop.Example.com.:8080` → `shop.example.com`).
+public enum RequestHost {
+    public static func normalize(_ raw: String) -> String {
+        var host = Substring(raw)
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { host = host[...close] }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        var value = host.lowercased()
+        if value.hasSuffix("."), value.count > 1 { value.removeLast() }
+        return value
+    }
+}

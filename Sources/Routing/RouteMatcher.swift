@@ -1,0 +1,99 @@
+import Spec
+
+/// An immutable, compiled route table: built once per published table (off the event loop), then
+/// shared by every connection until the next swap. Matching is pure and allocation-light.
+///
+/// Order, as the table document already sorts it: exact hosts before `*.wildcard` hosts (one
+/// label); within a host, higher priority first, then exact paths, prefixes (longest first, on
+/// segment boundaries), regexes (declaration order); the first route whose method list allows the
+/// request wins.
+public final class RouteMatcher: Sendable {
+    /// `@unchecked` because `Regex` is not marked Sendable; a compiled regex is immutable after
+    /// construction and matching does not mutate it, so sharing it across threads is safe.
+    public struct CompiledRoute: @unchecked Sendable {
+        public let entry: RouteTableDocument.RouteEntry
+        let regex: Regex<AnyRegexOutput>?
+        let methods: Set<String>
+
+        /// Whether `path` (normalized) falls under this route.
+        func matches(path: String) -> Bool {
+            switch entry.pathType {
+            case .exact:
+                return path == entry.path
+            case .prefix:
+                let prefix = entry.path
+                if prefix == "/" || path == prefix { return true }
+                guard path.hasPrefix(prefix) else { return false }
+                if prefix.hasSuffix("/") { return true }
+                // Segment boundary: `/api` matches `/api/x`, never `/apix`.
+                return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
+            case .regex:
+                guard let regex else { return false }
+                return (try? regex.wholeMatch(in: path)) != nil
+            }
+        }
+
+        func allows(method: String) -> Bool {
+            methods.isEmpty || methods.contains(method) || (method == "HEAD" && methods.contains("GET"))
+        }
+    }
+
+    public struct CompiledHost: Sendable {
+        public let entry: RouteTableDocument.HostEntry
+        public let routes: [CompiledRoute]
+    }
+
+    public enum Match: Sendable {
+        case route(host: CompiledHost, route: CompiledRoute)
+        /// The host is known but no route takes this path and method.
+        case noRoute(host: CompiledHost)
+        case unknownHost
+    }
+
+    public let document: RouteTableDocument
+    let exact: [String: CompiledHost]
+    /// Keyed by what follows `*.`.
+    let wildcard: [String: CompiledHost]
+
+    public struct CompileError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Compiles every route; a table with any route that cannot compile is rejected whole.
+    public init(document: RouteTableDocument) throws {
+        var exact: [String: CompiledHost] = [:]
+        var wildcard: [String: CompiledHost] = [:]
+        for host in document.hosts {
+            let routes = try host.routes.map { entry -> CompiledRoute in
+                var regex: Regex<AnyRegexOutput>?
+                if entry.pathType == .regex {
+                    do { regex = try Regex(entry.path) } catch {
+                        throw CompileError(description: "route \(entry.route) on \(host.host): regex \(entry.path) does not compile: \(error)")
+                    }
+                }
+                return CompiledRoute(entry: entry, regex: regex, methods: Set(entry.methods))
+            }
+            let compiled = CompiledHost(entry: host, routes: routes)
+            if host.host.hasPrefix("*.") { wildcard[String(host.host.dropFirst(2))] = compiled } else { exact[host.host] = compiled }
+        }
+        self.document = document
+        self.exact = exact
+        self.wildcard = wildcard
+    }
+
+    /// The host entry for a normalized host name (exact first, then a one-label wildcard).
+    public func host(_ host: String) -> CompiledHost? {
+        if let found = exact[host] { return found }
+        guard let dot = host.firstIndex(of: "."), dot != host.startIndex else { return nil }
+        return wildcard[String(host[host.index(after: dot)...])]
+    }
+
+    /// Matches a normalized host and path (see `RequestHost` and `RequestPath`).
+    public func match(host: String, path: String, method: String) -> Match {
+        guard let compiled = self.host(host) else { return .unknownHost }
+        for route in compiled.routes where route.matches(path: path) && route.allows(method: method) {
+            return .route(host: compiled, route: route)
+        }
+        return .noRoute(host: compiled)
+    }
+}
