@@ -48,7 +48,8 @@ extension SpecLoader {
         let target = fields["to"].flatMap { decodeTarget($0, reader: reader) }
         guard let path, let pathType, let priority, let stripPrefix, let target,
               fields["domain"] != nil || !hosts.isEmpty, !(fields["domain"] != nil && fields["hosts"] != nil) else { return nil }
-        return Route(name: name, domain: domain, hosts: hosts, path: path, pathType: pathType, methods: methods ?? [],
+        // Method order carries no meaning; sorting keeps the spec hash stable under reordering.
+        return Route(name: name, domain: domain, hosts: hosts, path: path, pathType: pathType, methods: (methods ?? []).sorted(),
                      priority: priority, to: target, auth: auth, stripPrefix: stripPrefix)
     }
 

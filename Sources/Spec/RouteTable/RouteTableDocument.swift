@@ -122,7 +122,8 @@ public struct RouteTableDocument: Sendable, Equatable {
         self.generation = generation
         self.authPolicies = policies
         self.hosts = try hosts.map { try HostEntry(json: $0) }
-        if let hash = json["content_hash"]?.stringValue, hash != contentHash {
+        guard let hash = json["content_hash"]?.stringValue else { throw fail("content_hash is missing") }
+        if hash != contentHash {
             throw fail("content_hash does not match the content (the table was altered or truncated)")
         }
         for host in self.hosts {
@@ -158,6 +159,9 @@ extension RouteTableDocument.HostEntry {
             throw RouteTableDecodingError(reason: "a host entry is malformed")
         }
         self.host = host
+        for key in ["domain", "certificate"] {
+            if let value = json[key], value.stringValue == nil { throw RouteTableDecodingError(reason: "host \(host): \(key) is not a string") }
+        }
         self.domain = json["domain"]?.stringValue
         self.tls = tls
         self.redirectHTTP = redirect
@@ -200,9 +204,14 @@ extension RouteTableDocument.RouteEntry {
         self.route = route
         self.path = path
         self.pathType = pathType
-        self.methods = json["methods"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        // Strict types: a field of the wrong type must fail the table, never fall back to a default
+        // (an `auth` that silently became nil would serve a guarded route unguarded).
+        guard let methods = json["methods"]?.arrayValue, methods.allSatisfy({ $0.stringValue != nil }),
+              let strip = json["strip_prefix"]?.boolValue else { throw fail("methods or strip_prefix is malformed") }
+        if let auth = json["auth"], auth.stringValue == nil, auth != .null { throw fail("auth is not a string") }
+        self.methods = methods.compactMap(\.stringValue)
         self.priority = priority
-        self.stripPrefix = json["strip_prefix"]?.boolValue ?? false
+        self.stripPrefix = strip
         self.auth = json["auth"]?.stringValue
         if let url = upstream["url"]?.stringValue {
             guard Formats.checkHTTPURL(url) == nil else { throw fail("invalid upstream url") }

@@ -78,12 +78,12 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     static func parseIPv6(_ text: String) -> [UInt8]? {
         let halves = text.components(separatedBy: "::")
         guard halves.count <= 2 else { return nil }
-        func groups(_ part: String) -> [UInt8]? {
+        func groups(_ part: String, allowIPv4Tail: Bool) -> [UInt8]? {
             if part.isEmpty { return [] }
             var out: [UInt8] = []
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, piece.contains(".") {
+                if allowIPv4Tail, index == pieces.count - 1, piece.contains(".") {
                     guard let v4 = parseIPv4(String(piece)) else { return nil }
                     out += v4
                     continue
@@ -93,9 +93,10 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             }
             return out
         }
-        guard let head = groups(halves[0]) else { return nil }
+        // An embedded IPv4 address may only be the last 32 bits (RFC 4291 §2.2).
+        guard let head = groups(halves[0], allowIPv4Tail: halves.count == 1) else { return nil }
         if halves.count == 1 { return head.count == 16 ? head : nil }
-        guard let tail = groups(halves[1]), head.count + tail.count <= 14 else { return nil }
+        guard let tail = groups(halves[1], allowIPv4Tail: true), head.count + tail.count <= 14 else { return nil }
         return head + [UInt8](repeating: 0, count: 16 - head.count - tail.count) + tail
     }
 

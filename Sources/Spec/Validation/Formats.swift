@@ -59,7 +59,7 @@ public enum Quantity {
         guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
               text.filter({ $0 == "." }).count <= 1 else { return nil }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard let whole = Int(parts[0].isEmpty ? "0" : parts[0]) else { return nil }
+        guard parts[0].count <= 5, let whole = Int(parts[0].isEmpty ? "0" : parts[0]), whole <= 1024 else { return nil }
         var milli = whole * 1000
         if parts.count == 2 {
             let fraction = parts[1]
@@ -180,6 +180,7 @@ public enum Formats {
         let bytes = Array(text.utf8)
         let valid = bytes.count == 60 && text.hasPrefix("$2") && [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "y")].contains(bytes[2])
             && bytes[3] == UInt8(ascii: "$") && bytes[6] == UInt8(ascii: "$")
+            && bytes[4..<6].allSatisfy({ (0x30...0x39).contains($0) })
             && Int(String(decoding: bytes[4..<6], as: UTF8.self)).map({ (4...31).contains($0) }) == true
             && bytes[7...].allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "/") })
         return valid ? nil : "must be a bcrypt hash (`$2b$12$` + 53 characters, e.g. from `htpasswd -nbBC 12 user password`)"
