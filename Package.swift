@@ -13,14 +13,19 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-proxy", targets: ["berth-proxy"]),
         .library(name: "Spec", targets: ["Spec"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "Reconciler", targets: ["Reconciler"]),
         .library(name: "Routing", targets: ["Routing"]),
+        .library(name: "ProxyProtocol", targets: ["ProxyProtocol"]),
+        .library(name: "DataPlane", targets: ["DataPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -30,7 +35,21 @@ let package = Package(
         // The pure request matcher of the data plane (host + path + method → route), apart from
         // any I/O so it can be table-tested and fuzzed on its own.
         .target(name: "Routing", dependencies: ["Spec"]),
+        // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
+        // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
+        .target(name: "ProxyProtocol"),
         .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
+        // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
+        .target(name: "DataPlane", dependencies: [
+            "Spec", "Routing", "RedisClient", "ProxyProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
+        ]),
+        .executableTarget(
+            name: "berth-proxy",
+            dependencies: ["DataPlane", "Spec", "RedisClient",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "berth",
             dependencies: ["Spec", "Reconciler", "RedisClient",
@@ -40,6 +59,12 @@ let package = Package(
         .testTarget(name: "SpecTests", dependencies: ["Spec"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
+        .testTarget(name: "DataPlaneTests", dependencies: [
+            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reconciler", "Spec", "RedisClient", "TestSupport"]),
     ]

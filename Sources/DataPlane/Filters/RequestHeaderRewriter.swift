@@ -1,0 +1,87 @@
+import NIOHTTP1
+
+/// Rewrites a client request's headers for the upstream. Pure: tested without sockets.
+///
+/// - Hop-by-hop headers (RFC 9110 §7.6.1) and every header named in `Connection` are dropped;
+///   framing (`Content-Length` or `Transfer-Encoding: chunked`) is kept as the client sent it.
+/// - Identity headers a client could forge are removed whatever the route: `X-Forwarded-*`,
+///   `Forwarded`, `X-Real-IP`, and every `X-Auth-*`. The proxy then sets `X-Forwarded-For`,
+///   `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host` from what it knows itself (the socket
+///   or a trusted PROXY header), and `X-Request-Id` when the client sent none.
+/// - `Host` is kept.
+public enum RequestHeaderRewriter {
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                                        "proxy-authorization", "proxy-authenticate"]
+    static let forged: Set<String> = ["forwarded", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                                      "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl",
+                                      "x-forwarded-scheme", "x-original-forwarded-for", "x-client-ip", "true-client-ip"]
+
+    public struct Context: Sendable {
+        public var clientAddress: String
+        public var scheme: String
+        public var requestID: String
+        /// Keep `Connection: upgrade` + `Upgrade` (a WebSocket handshake).
+        public var upgrade: Bool
+        public init(clientAddress: String, scheme: String, requestID: String, upgrade: Bool) {
+            self.clientAddress = clientAddress
+            self.scheme = scheme
+            self.requestID = requestID
+            self.upgrade = upgrade
+        }
+    }
+
+    /// Returns the headers to send upstream and the request id in effect.
+    public static func rewrite(_ headers: HTTPHeaders, context: Context) -> (headers: HTTPHeaders, requestID: String) {
+        var named = Set<String>()
+        for value in headers[canonicalForm: "connection"] { named.insert(value.lowercased()) }
+        var out = HTTPHeaders()
+        var requestID: String?
+        var host: String?
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower == "transfer-encoding" {
+                // Only chunked framing reaches this point (the decoder refuses anything else).
+                out.add(name: name, value: value)
+                continue
+            }
+            if hopByHop.contains(lower) || named.contains(lower) || forged.contains(lower) || lower.hasPrefix("x-auth-") { continue }
+            if lower == "x-request-id" {
+                if requestID == nil, isSafeRequestID(value) { requestID = value; out.add(name: "X-Request-Id", value: value) }
+                continue
+            }
+            if lower == "host" { host = host ?? value }
+            out.add(name: name, value: value)
+        }
+        if context.upgrade, let upgrade = headers.first(name: "upgrade") {
+            out.add(name: "Connection", value: "upgrade")
+            out.add(name: "Upgrade", value: upgrade)
+        }
+        out.add(name: "X-Forwarded-For", value: context.clientAddress)
+        out.add(name: "X-Real-IP", value: context.clientAddress)
+        out.add(name: "X-Forwarded-Proto", value: context.scheme)
+        if let host { out.add(name: "X-Forwarded-Host", value: host) }
+        let id = requestID ?? context.requestID
+        if requestID == nil { out.add(name: "X-Request-Id", value: id) }
+        return (out, id)
+    }
+
+    /// A client's request id is passed on only when it is short and printable.
+    static func isSafeRequestID(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+    }
+
+    /// Headers of an upstream response as sent to the client: hop-by-hop headers removed
+    /// (framing is redone by the response encoder).
+    public static func rewriteResponse(_ headers: HTTPHeaders, keepUpgrade: Bool) -> HTTPHeaders {
+        var named = Set<String>()
+        for value in headers[canonicalForm: "connection"] { named.insert(value.lowercased()) }
+        var out = HTTPHeaders()
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if keepUpgrade && (lower == "upgrade" || lower == "connection") { out.add(name: name, value: value); continue }
+            if hopByHop.contains(lower) || named.contains(lower) { continue }
+            out.add(name: name, value: value)
+        }
+        return out
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// Counters for `/metrics`, in Prometheus text format. Updated from event loops; a lock guards
+/// the maps (uncontended in practice: one short critical section per request).
+public final class ProxyMetrics: @unchecked Sendable {
+    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    private let lock = NSLock()
+    private var requests: [String: [Int: Int]] = [:]      // route → status → count
+    private var bucketCounts = [Int](repeating: 0, count: ProxyMetrics.latencyBuckets.count + 1)
+    private var latencySum = 0.0
+    private var latencyCount = 0
+    private var upstreamErrors: [String: Int] = [:]       // kind → count
+    private var openConnections = 0
+    private var acceptedConnections = 0
+
+    public init() {}
+
+    public func requestFinished(route: String, status: Int, seconds: Double) {
+        lock.withLock {
+            requests[route, default: [:]][status, default: 0] += 1
+            let index = ProxyMetrics.latencyBuckets.firstIndex { seconds <= $0 } ?? ProxyMetrics.latencyBuckets.count
+            bucketCounts[index] += 1
+            latencySum += seconds
+            latencyCount += 1
+        }
+    }
+
+    public func upstreamError(_ kind: String) { lock.withLock { upstreamErrors[kind, default: 0] += 1 } }
+    public func connectionOpened() { lock.withLock { openConnections += 1; acceptedConnections += 1 } }
+    public func connectionClosed() { lock.withLock { openConnections -= 1 } }
+    public var open: Int { lock.withLock { openConnections } }
+
+    /// Renders every metric; `generation` and `droppedLogEntries` come from their owners.
+    public func render(generation: Int?, droppedLogEntries: Int, tableSwaps: Int, tablesRejected: Int) -> String {
+        lock.withLock {
+            var out = ""
+            out += "# HELP berth_proxy_requests_total Requests answered, by route and status.\n# TYPE berth_proxy_requests_total counter\n"
+            for route in requests.keys.sorted() {
+                for status in requests[route]!.keys.sorted() {
+                    out += "berth_proxy_requests_total{route=\"\(escape(route))\",status=\"\(status)\"} \(requests[route]![status]!)\n"
+                }
+            }
+            out += "# HELP berth_proxy_request_duration_seconds Time from request head to the end of the response.\n# TYPE berth_proxy_request_duration_seconds histogram\n"
+            var cumulative = 0
+            for (index, bound) in ProxyMetrics.latencyBuckets.enumerated() {
+                cumulative += bucketCounts[index]
+                out += "berth_proxy_request_duration_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
+            }
+            cumulative += bucketCounts.last!
+            out += "berth_proxy_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
+            out += "berth_proxy_request_duration_seconds_sum \(latencySum)\nberth_proxy_request_duration_seconds_count \(latencyCount)\n"
+            out += "# HELP berth_proxy_upstream_errors_total Failed upstream attempts, by kind.\n# TYPE berth_proxy_upstream_errors_total counter\n"
+            for kind in upstreamErrors.keys.sorted() { out += "berth_proxy_upstream_errors_total{kind=\"\(kind)\"} \(upstreamErrors[kind]!)\n" }
+            out += "# HELP berth_proxy_open_connections Client connections open now.\n# TYPE berth_proxy_open_connections gauge\nberth_proxy_open_connections \(openConnections)\n"
+            out += "# HELP berth_proxy_accepted_connections_total Client connections accepted.\n# TYPE berth_proxy_accepted_connections_total counter\nberth_proxy_accepted_connections_total \(acceptedConnections)\n"
+            out += "# HELP berth_proxy_route_table_generation Generation of the route table being served (-1: none).\n# TYPE berth_proxy_route_table_generation gauge\nberth_proxy_route_table_generation \(generation ?? -1)\n"
+            out += "# HELP berth_proxy_route_table_swaps_total Route tables swapped in.\n# TYPE berth_proxy_route_table_swaps_total counter\nberth_proxy_route_table_swaps_total \(tableSwaps)\n"
+            out += "# HELP berth_proxy_route_tables_rejected_total Route tables that failed to decode or compile.\n# TYPE berth_proxy_route_tables_rejected_total counter\nberth_proxy_route_tables_rejected_total \(tablesRejected)\n"
+            out += "# HELP berth_proxy_access_log_dropped_total Access-log entries dropped because Redis was slow or away.\n# TYPE berth_proxy_access_log_dropped_total counter\nberth_proxy_access_log_dropped_total \(droppedLogEntries)\n"
+            return out
+        }
+    }
+
+    private func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

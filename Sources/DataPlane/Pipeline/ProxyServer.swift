@@ -1,0 +1,91 @@
+import Foundation
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import Spec
+
+/// The HTTP listeners of a replica. Each accepted connection gets: PROXY protocol check → activity
+/// tap → HTTP/1.1 codec with pipelining assistance → `ProxyHandler`.
+public final class ProxyServer: @unchecked Sendable {
+    let services: ProxyServices
+    let group: MultiThreadedEventLoopGroup
+    let quiesce: ServerQuiescingHelper
+    private var channels: [Channel] = []
+
+    public init(services: ProxyServices, group: MultiThreadedEventLoopGroup) {
+        self.services = services
+        self.group = group
+        self.quiesce = ServerQuiescingHelper(group: group)
+    }
+
+    /// Binds every address; returns the bound addresses (port 0 picks a free one).
+    public func start(addresses: [SocketAddress]) throws -> [SocketAddress] {
+        let services = self.services
+        let configuration = services.configuration
+        let quiesce = self.quiesce
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard services.metrics.open < configuration.maxConnections else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    let peer = channel.remoteAddress
+                    let peerIP = peer?.ipAddress ?? "unknown"
+                    let pipeline = channel.pipeline.syncOperations
+                    let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP)
+                    let trusted = peer.flatMap { address in Self.ipBytes(address) }.map { bytes in
+                        configuration.proxyProtocolTrusted.contains { $0.contains(bytes) }
+                    } ?? false
+                    let loopBound = NIOLoopBound(proxy, eventLoop: channel.eventLoop)
+                    try pipeline.addHandler(ProxyProtocolHandler(mode: trusted ? .required : .refused) { address in
+                        loopBound.value.clientAddress = address
+                    })
+                    let activity = ActivityHandler()
+                    activity.proxy = proxy
+                    try pipeline.addHandler(activity)
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderListSize = configuration.maxHeaderBytes
+                    limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
+                                                             withEncoderConfiguration: .init(),
+                                                             withDecoderLimitConfiguration: limits)
+                    try pipeline.addHandler(proxy)
+                }
+            }
+        var bound: [SocketAddress] = []
+        for address in addresses {
+            let channel = try bootstrap.bind(to: address).wait()
+            channels.append(channel)
+            if let local = channel.localAddress { bound.append(local) }
+        }
+        return bound
+    }
+
+    /// Stops accepting, lets in-flight requests finish (each connection closes after its current
+    /// response), and completes when all are done or `grace` has passed.
+    public func shutdown(grace: TimeAmount) {
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        let deadline = DispatchTime.now() + .nanoseconds(Int(grace.nanoseconds))
+        let done = DispatchSemaphore(value: 0)
+        promise.futureResult.whenComplete { _ in done.signal() }
+        _ = done.wait(timeout: deadline)
+    }
+
+    static func ipBytes(_ address: SocketAddress) -> [UInt8]? {
+        guard let text = address.ipAddress else { return nil }
+        return CIDR.parseAddress(text)
+    }
+}

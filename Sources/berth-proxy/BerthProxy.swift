@@ -1,0 +1,154 @@
+import ArgumentParser
+import DataPlane
+import Dispatch
+import Foundation
+import NIOCore
+import NIOPosix
+import RedisClient
+import Spec
+
+struct BerthProxy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth-proxy",
+        abstract: "Berth's data plane: serves the route table that `berth apply` publishes to Redis.",
+        discussion: """
+            Any number of replicas can run against one Redis. Each loads the published route table at start
+            (answering 503 until one exists), follows announcements and re-checks the generation every
+            2 s, swaps new tables in without touching requests in flight, keeps serving its last good
+            table when Redis is away, and heartbeats under <prefix>proxy:<replica-id>.
+
+            Client identity headers (X-Forwarded-*, X-Real-IP, X-Auth-*) are never trusted: the client
+            address comes from the socket, or from a PROXY protocol header sent by a load balancer in a
+            --proxy-protocol-trusted network (connections from there must send one; from elsewhere a PROXY
+            header is refused).
+
+            SIGTERM stops accepting, lets in-flight requests finish (up to --shutdown-grace), then exits 0.
+
+            Example:
+              berth-proxy --redis redis://10.0.0.5:6379/0 --http 0.0.0.0:80 --proxy-protocol-trusted 10.0.0.0/24
+            """)
+
+    @Option(help: ArgumentHelp("Redis URL (default: $REDIS_URL, then redis://127.0.0.1:6379/0).", valueName: "url"))
+    var redis: String?
+
+    @Option(help: "Prefix of Berth's Redis keys.")
+    var prefix: String = "berth:"
+
+    @Option(name: .customLong("http"), help: ArgumentHelp("Plain HTTP listener (repeatable).", valueName: "addr:port"))
+    var http: [String] = []
+
+    @Option(help: ArgumentHelp("Admin listener for /healthz, /readyz and /metrics.", valueName: "addr:port"))
+    var admin: String = "127.0.0.1:9090"
+
+    @Option(name: .customLong("proxy-protocol-trusted"), help: ArgumentHelp("Network of load balancers that send PROXY protocol headers (repeatable).", valueName: "cidr"))
+    var proxyProtocolTrusted: [String] = []
+
+    @Option(name: .customLong("replica-id"), help: "Name of this replica in heartbeats and logs (default: host-pid).")
+    var replicaID: String?
+
+    @Option(help: "Event-loop threads (default: the number of cores).")
+    var threads: Int = System.coreCount
+
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds to let in-flight requests finish on SIGTERM.")
+    var shutdownGrace: Int = 30
+
+    @Option(name: .customLong("max-connections"), help: "Client connections accepted at once.")
+    var maxConnections: Int = 10_000
+
+    @Option(name: .customLong("header-timeout"), help: "Seconds to receive a request head once it has started (slowloris).")
+    var headerTimeout: Int = 10
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a keep-alive connection may sit idle.")
+    var idleTimeout: Int = 60
+
+    @Option(name: .customLong("upstream-timeout"), help: "Seconds from the end of a request to the upstream's response head (504 after).")
+    var upstreamTimeout: Int = 60
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        for cidr in proxyProtocolTrusted {
+            if case .failure = CIDR.parse(cidr) { throw ValidationError("--proxy-protocol-trusted \(cidr) is not a CIDR such as 10.0.0.0/24") }
+        }
+        for address in http + [admin] where BerthProxy.socketAddress(address) == nil {
+            throw ValidationError("\(address) is not an address such as 0.0.0.0:80 or [::]:80")
+        }
+    }
+
+    static func socketAddress(_ text: String) -> SocketAddress? {
+        var host = text, port = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            port = String(text[text.index(after: close)...].dropFirst())
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            port = String(text[text.index(after: colon)...])
+        }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let number = Int(port), (0...65535).contains(number) else { return nil }
+        return try? SocketAddress(ipAddress: host, port: number)
+    }
+
+    func run() throws {
+        let urlText = redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379/0"
+        let url: RedisURL
+        do { url = try RedisURL(parsing: urlText) } catch { throw ValidationError("\(error)") }
+        let replica = replicaID ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        var configuration = ProxyConfiguration()
+        configuration.replicaID = replica
+        configuration.proxyProtocolTrusted = proxyProtocolTrusted.compactMap { try? CIDR.parse($0).get() }
+        configuration.maxConnections = maxConnections
+        configuration.headerTimeout = .seconds(Int64(headerTimeout))
+        configuration.idleTimeout = .seconds(Int64(idleTimeout))
+        configuration.firstByteTimeout = .seconds(Int64(upstreamTimeout))
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        let watcher = RouteTableWatcher(configuration: .init(redisURL: url, prefix: prefix, replicaID: replica))
+        let accessLog = AccessLogShipper(configuration: .init(redisURL: url, streamKey: prefix + "log:requests"))
+        let metrics = ProxyMetrics()
+        let services = ProxyServices(configuration: configuration, group: group, metrics: metrics, table: { watcher.matcher },
+                                     accessLog: accessLog, challenges: ChallengeStore(url: url, prefix: prefix), threadPool: threadPool)
+        watcher.start()
+        accessLog.start()
+        let server = ProxyServer(services: services, group: group)
+        let listeners = http.isEmpty ? [":80"] : http
+        let bound = try server.start(addresses: listeners.compactMap(BerthProxy.socketAddress))
+        let adminServer = AdminServer(group: group, readiness: {
+            let status = watcher.currentStatus
+            if let generation = status.generation { return (true, "serving generation \(generation) (revision \(status.revision ?? "?"))") }
+            return (false, "no route table loaded" + (status.lastError.map { ": \($0)" } ?? ""))
+        }, metrics: {
+            let status = watcher.currentStatus
+            return metrics.render(generation: status.generation, droppedLogEntries: accessLog.dropped,
+                                  tableSwaps: status.swaps, tablesRejected: status.rejected)
+        })
+        let adminBound = try adminServer.start(address: BerthProxy.socketAddress(admin)!)
+        let listening = bound.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" }.joined(separator: ", ")
+        say("berth-proxy \(replica): listening on \(listening); admin on \(adminBound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? admin); redis \(url)")
+
+        let stop = DispatchSemaphore(value: 0)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let sources = [SIGTERM, SIGINT].map { signalNumber in
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        say("berth-proxy \(replica): shutting down, letting in-flight requests finish (up to \(shutdownGrace)s)")
+        server.shutdown(grace: .seconds(Int64(shutdownGrace)))
+        watcher.stop()
+        accessLog.stop()
+        _ = sources
+        try? threadPool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// One line to standard output, unbuffered (supervisors and tests read it as it comes).
+func say(_ line: String) {
+    FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!)
+}

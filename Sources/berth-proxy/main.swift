@@ -1,0 +1,3 @@
+import DataPlane
+
+BerthProxy.main()
