@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Throughput and latency of berth-proxy against nginx, haproxy and caddy, side by side in one run.
+# Every proxy gets one worker thread and forwards to the same upstream (an nginx serving a tiny
+# body and a 1 MiB file) with upstream keep-alive; wrk drives each in turn.
+#
+#   bench/proxy.sh [duration-seconds] [connections]
+#
+# Needs: nginx haproxy caddy wrk redis-server (apt-get install nginx-light haproxy caddy wrk redis-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNECTIONS=${2:-32}
+for tool in nginx haproxy caddy wrk redis-server; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy caddy wrk redis-server" >&2; exit 1; }
+done
+
+echo "Building berth and berth-proxy (release)…" >&2
+swift build -c release --product berth --scratch-path .build-release >&2
+swift build -c release --product berth-proxy --scratch-path .build-release >&2
+BIN=.build-release/release
+
+WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
+
+# Upstream: nginx, one worker, tiny body and a 1 MiB file.
+mkdir -p "$WORK/up" "$WORK/www"
+head -c 1048576 /dev/urandom > "$WORK/www/big"
+cat > "$WORK/up/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP;
+    location = /small { return 200 "hello from upstream\n"; }
+    location = /big { root $WORK/www; try_files /big =404; } } }
+CONF
+nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
+
+# nginx as a proxy.
+mkdir -p "$WORK/ngx"
+cat > "$WORK/ngx/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/ngx/nginx.pid; error_log $WORK/ngx/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server { listen 127.0.0.1:$NGX;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }
+CONF
+nginx -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" & PIDS+=($!)
+
+# haproxy, one thread.
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend f
+  bind 127.0.0.1:$HAP
+  default_backend b
+backend b
+  http-reuse always
+  server s1 127.0.0.1:$UP
+CONF
+haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!)
+
+# caddy, one OS thread for Go code.
+cat > "$WORK/Caddyfile" <<CONF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:$CAD {
+  reverse_proxy 127.0.0.1:$UP
+}
+CONF
+GOMAXPROCS=1 caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 & PIDS+=($!)
+
+# berth-proxy: a private Redis, a one-route repository applied with berth, one event-loop thread.
+redis-server --port "$RDS" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
+mkdir -p "$WORK/repo"
+cat > "$WORK/repo/edge.yaml" <<YAML
+apiVersion: berth/v1
+kind: Route
+metadata: {name: bench}
+spec:
+  hosts: [127.0.0.1]
+  to: {url: "http://127.0.0.1:$UP"}
+YAML
+sleep 0.5
+"$BIN/berth" apply --repo "$WORK/repo" --redis "redis://127.0.0.1:$RDS/0" >/dev/null
+"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!)
+
+for port in $UP $NGX $HAP $CAD $BER; do
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
+done
+
+# wrk --latency prints p50 and p99; convert them to milliseconds.
+to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; printf "%.3f", v }'; }
+run() { # name port path
+  local out; out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$2$3")
+  local rps p50 p99 errors
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  echo "$1 $3 $rps $p50 $p99 ${errors:-}"
+}
+
+RESULTS="$WORK/results"
+: > "$RESULTS"
+for path in /small /big; do
+  for target in "upstream:$UP" "berth-proxy:$BER" "nginx:$NGX" "haproxy:$HAP" "caddy:$CAD"; do
+    run "${target%%:*}" "${target##*:}" "$path" >> "$RESULTS"
+  done
+done
+
+echo
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
+printf "%-12s %-6s %12s %9s %9s\n" target path "req/s" "p50 ms" "p99 ms"
+while read -r name path rps p50 p99 rest; do
+  printf "%-12s %-6s %12s %9s %9s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$rest"
+done < "$RESULTS"
+echo
+echo "berth-proxy relative to each peer (throughput ratio; p99 ratio, lower is better):"
+for path in /small /big; do
+  b_rps=$(awk -v p="$path" '$1=="berth-proxy" && $2==p {print $3}' "$RESULTS")
+  b_p99=$(awk -v p="$path" '$1=="berth-proxy" && $2==p {print $5}' "$RESULTS")
+  for peer in nginx haproxy caddy; do
+    rps=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $3}' "$RESULTS")
+    p99=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $5}' "$RESULTS")
+    awk -v br="$b_rps" -v r="$rps" -v bp="$b_p99" -v p="$p99" -v n="$peer" -v path="$path" \
+      'BEGIN { printf "  %-6s vs %-8s throughput x%.2f  p99 x%.2f\n", path, n, br/r, (p>0? bp/p : 0) }'
+  done
+done
