@@ -51,6 +51,22 @@ public enum RequestPath {
     static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     public static func normalize(pathBytes bytes: [UInt8]) -> Result<String, Problem> {
+        // Fast path: nothing to decode and no dot segment — the common case costs one scan.
+        var plain = true
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if byte <= 0x20 || byte == 0x7f { return .failure(.forbiddenCharacter) }
+            if byte == UInt8(ascii: "%") || (byte == UInt8(ascii: ".") && previous == UInt8(ascii: "/")) || byte == UInt8(ascii: ";") {
+                plain = false
+                break
+            }
+            previous = byte
+        }
+        if plain { return .success(String(decoding: bytes, as: UTF8.self)) }
+        return normalizeSlowly(bytes)
+    }
+
+    static func normalizeSlowly(_ bytes: [UInt8]) -> Result<String, Problem> {
         // 1. Percent-encoding: decode unreserved, canonicalize the rest.
         var decoded: [UInt8] = []
         decoded.reserveCapacity(bytes.count)
@@ -103,6 +119,10 @@ public enum RequestPath {
 /// trailing dot (`Shop.Example.com.:8080` → `shop.example.com`).
 public enum RequestHost {
     public static func normalize(_ raw: String) -> String {
+        // Fast path: already lower case, no port, no trailing dot.
+        if raw.utf8.allSatisfy({ !(0x41...0x5a).contains($0) && $0 != UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: ".") {
+            return raw
+        }
         var host = Substring(raw)
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = host[...close] }

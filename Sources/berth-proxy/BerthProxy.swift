@@ -61,6 +61,9 @@ struct BerthProxy: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds a keep-alive connection may sit idle.")
     var idleTimeout: Int = 60
 
+    @Flag(name: .customLong("no-access-log"), help: "Do not write the access log to Redis (it is on by default).")
+    var noAccessLog = false
+
     @Option(name: .customLong("upstream-timeout"), help: "Seconds from the end of a request to the upstream's response head (504 after).")
     var upstreamTimeout: Int = 60
 
@@ -108,9 +111,9 @@ struct BerthProxy: ParsableCommand {
         let accessLog = AccessLogShipper(configuration: .init(redisURL: url, streamKey: prefix + "log:requests"))
         let metrics = ProxyMetrics()
         let services = ProxyServices(configuration: configuration, group: group, metrics: metrics, table: { watcher.matcher },
-                                     accessLog: accessLog, challenges: ChallengeStore(url: url, prefix: prefix), threadPool: threadPool)
+                                     accessLog: noAccessLog ? nil : accessLog, challenges: ChallengeStore(url: url, prefix: prefix), threadPool: threadPool)
         watcher.start()
-        accessLog.start()
+        if !noAccessLog { accessLog.start() }
         let server = ProxyServer(services: services, group: group)
         let listeners = http.isEmpty ? [":80"] : http
         let bound = try server.start(addresses: listeners.compactMap(BerthProxy.socketAddress))
@@ -127,24 +130,19 @@ struct BerthProxy: ParsableCommand {
         let listening = bound.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" }.joined(separator: ", ")
         say("berth-proxy \(replica): listening on \(listening); admin on \(adminBound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? admin); redis \(url)")
 
-        let stop = DispatchSemaphore(value: 0)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        let sources = [SIGTERM, SIGINT].map { signalNumber in
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
-        say("berth-proxy \(replica): shutting down, letting in-flight requests finish (up to \(shutdownGrace)s)")
+        // Wait for SIGTERM or SIGINT (blocked in main.swift, so they queue for us here).
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        say("berth-proxy \(replica): signal \(received), shutting down, letting in-flight requests finish (up to \(shutdownGrace)s)")
         server.shutdown(grace: .seconds(Int64(shutdownGrace)))
         watcher.stop()
         accessLog.stop()
-        _ = sources
-        try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
+        try? threadPool.syncShutdownGracefully()
     }
 }
 

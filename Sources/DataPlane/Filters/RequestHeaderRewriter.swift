@@ -33,12 +33,13 @@ public enum RequestHeaderRewriter {
     /// Returns the headers to send upstream and the request id in effect.
     public static func rewrite(_ headers: HTTPHeaders, context: Context) -> (headers: HTTPHeaders, requestID: String) {
         var named = Set<String>()
-        for value in headers[canonicalForm: "connection"] { named.insert(value.lowercased()) }
+        for value in headers[canonicalForm: "connection"] where !Self.isKnownConnectionToken(value) { named.insert(value.lowercased()) }
         var out = HTTPHeaders()
+        out.reserveCapacity(headers.count + 6)
         var requestID: String?
         var host: String?
         for (name, value) in headers {
-            let lower = name.lowercased()
+            let lower = Self.lowercase(name)
             if lower == "transfer-encoding" {
                 // Only chunked framing reaches this point (the decoder refuses anything else).
                 out.add(name: name, value: value)
@@ -65,6 +66,16 @@ public enum RequestHeaderRewriter {
         return (out, id)
     }
 
+    /// `keep-alive`, `close` and `upgrade` name no header; skipping them saves a set insert.
+    static func isKnownConnectionToken(_ value: Substring) -> Bool {
+        value.utf8.count <= 10 && ["keep-alive", "close", "upgrade", "Keep-Alive", "Close", "Upgrade"].contains(value)
+    }
+
+    /// The name in lower case; allocates only when it has upper-case letters.
+    @inline(__always) static func lowercase(_ name: String) -> String {
+        name.utf8.contains(where: { (0x41...0x5a).contains($0) }) ? name.lowercased() : name
+    }
+
     /// A client's request id is passed on only when it is short and printable.
     static func isSafeRequestID(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 128 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
@@ -74,10 +85,11 @@ public enum RequestHeaderRewriter {
     /// (framing is redone by the response encoder).
     public static func rewriteResponse(_ headers: HTTPHeaders, keepUpgrade: Bool) -> HTTPHeaders {
         var named = Set<String>()
-        for value in headers[canonicalForm: "connection"] { named.insert(value.lowercased()) }
+        for value in headers[canonicalForm: "connection"] where !Self.isKnownConnectionToken(value) { named.insert(value.lowercased()) }
         var out = HTTPHeaders()
+        out.reserveCapacity(headers.count)
         for (name, value) in headers {
-            let lower = name.lowercased()
+            let lower = Self.lowercase(name)
             if keepUpgrade && (lower == "upgrade" || lower == "connection") { out.add(name: name, value: value); continue }
             if hopByHop.contains(lower) || named.contains(lower) { continue }
             out.add(name: name, value: value)

@@ -220,7 +220,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         let isUpgrade = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" } && head.headers.contains(name: "upgrade")
         let rewritten = RequestHeaderRewriter.rewrite(head.headers, context: .init(
-            clientAddress: clientAddress, scheme: services.configuration.scheme, requestID: services.nextRequestID(), upgrade: isUpgrade))
+            clientAddress: clientAddress, scheme: services.configuration.scheme, requestID: services.nextRequestID(on: pool), upgrade: isUpgrade))
         var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
         if let query { uri += "?" + query }
         var upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: rewritten.headers)
@@ -526,7 +526,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return "\(now.tv_sec).\(String(format: "%03d", now.tv_nsec / 1_000_000))"
+        let millis = now.tv_nsec / 1_000_000
+        return "\(now.tv_sec)." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis)
     }
 }
 

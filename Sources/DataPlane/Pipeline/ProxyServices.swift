@@ -27,8 +27,10 @@ public final class ProxyServices: @unchecked Sendable {
         self.challenges = challenges
         self.threadPool = threadPool
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
-        for loop in group.makeIterator() {
-            pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration)
+        for (index, loop) in group.makeIterator().enumerated() {
+            let pool = UpstreamPool(eventLoop: loop, configuration: configuration)
+            pool.loopIndex = index
+            pools[ObjectIdentifier(loop)] = pool
         }
         self.pools = pools
         var random = SystemRandomNumberGenerator()
@@ -40,12 +42,10 @@ public final class ProxyServices: @unchecked Sendable {
         preconditionFailure("no upstream pool for event loop \(loop)")
     }
 
-    /// A request id unique to this replica's lifetime: `<random prefix>-<sequence>`.
-    func nextRequestID() -> String {
-        let sequence = requestCounter.withLock { () -> UInt64 in
-            requestSequence += 1
-            return requestSequence
-        }
-        return "\(idPrefix)-\(String(sequence, radix: 16))"
+    /// A request id unique to this replica's lifetime: `<random prefix>-<loop>-<sequence>`.
+    /// Called on `pool`'s event loop.
+    func nextRequestID(on pool: UpstreamPool) -> String {
+        pool.requestSequence += 1
+        return idPrefix + "-" + String(pool.loopIndex) + "-" + String(pool.requestSequence, radix: 16)
     }
 }

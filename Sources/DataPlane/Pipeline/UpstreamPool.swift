@@ -91,6 +91,9 @@ final class UpstreamPool {
     private var idle: [Endpoint: [Channel]] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
+    /// Per-loop request counter (no lock: only this loop touches it).
+    var requestSequence: UInt64 = 0
+    var loopIndex = 0
 
     init(eventLoop: EventLoop, configuration: ProxyConfiguration) {
         self.eventLoop = eventLoop
