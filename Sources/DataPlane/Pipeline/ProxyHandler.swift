@@ -8,7 +8,7 @@ import Spec
 /// route table, and streams each to an upstream and the answer back, with backpressure both ways
 /// (a side that cannot take more bytes pauses reads on the other). Runs entirely on the client
 /// connection's event loop; upstream connections are opened on the same loop.
-final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -85,16 +85,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func timerFired(reason: String) {
         guard let context, exchange == nil else { return }
-        if reason == "header" {
-            respondAndClose(context, status: .requestTimeout, body: "request head not received in time\n")
-        } else {
-            context.close(promise: nil)
-        }
+        // A 408 cannot be written here: no request exists for it to answer (the HTTP pipeline
+        // handler would refuse it), so a slow head simply loses its connection.
+        if reason == "header" { services.metrics.upstreamError("client_header_timeout") }
+        context.close(promise: nil)
     }
 
     // MARK: Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a response that closes the connection, nothing more from this client is routed:
+        // a request smuggled behind a refused one must never reach an upstream.
+        if closing { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             timer?.cancel()
@@ -126,6 +128,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamHandler?.flush()
+        context.fireChannelReadComplete()
+    }
+
     func read(context: ChannelHandlerContext) {
         if readsPaused { pendingRead = true } else { context.read() }
     }
@@ -146,7 +153,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let parserError = error as? HTTPParserError, exchange == nil, !closing {
+        if let parserError = error as? HTTPParserError, !closing, !(exchange?.responseHeadSent ?? false) {
+            // A malformed request (or body, e.g. a bad chunk size): cancel any upstream request
+            // it started and answer 400 (431 for oversized headers), then close.
+            if let exchange {
+                exchange.firstByteTimer?.cancel()
+                exchange.upstreamHandler?.delegate = nil
+                exchange.upstream?.close(promise: nil)
+                self.exchange = nil
+                finishLog(exchange, status: 400)
+            }
+            pendingLocal = nil
             switch parserError {
             case .headerOverflow:
                 respondAndClose(context, status: .requestHeaderFieldsTooLarge, body: "request header fields too large\n")
@@ -342,7 +359,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             let handler = loopBound.value
             guard handler.exchange === exchange, exchange.responseStatus == nil else { return }
             handler.services.metrics.upstreamError("first_byte_timeout")
-            exchange.upstream?.close(promise: nil)
             handler.fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
         }
     }
@@ -391,11 +407,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
         case .end(let trailers):
+            if exchange.isUpgrade && exchange.responseStatus == 101 { return }  // the 101's end: handled by the tunnel
             exchange.responseEnded = true
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
-            promise.futureResult.whenComplete { _ in loopBound.value.completed(exchange) }
+            // Book-keeping happens now, not when the write completes: with pipelining the next
+            // request's head is delivered while this write is still in flight.
+            let close = completed(exchange)
+            if close {
+                closing = true
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
+                promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                // A pipelined request may already have started during that write.
+                if self.exchange == nil && pendingLocal == nil {
+                    resumeReads()
+                    armTimer(services.configuration.idleTimeout, reason: "idle")
+                }
+            }
         }
     }
 
@@ -422,8 +452,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         fail(exchange, status: .badGateway, reason: "upstream closed the connection")
     }
 
-    private func completed(_ exchange: Exchange) {
-        guard self.exchange === exchange else { return }
+    /// Releases or closes the upstream connection, logs, and says whether the client connection
+    /// must close after this response.
+    private func completed(_ exchange: Exchange) -> Bool {
+        guard self.exchange === exchange else { return false }
         self.exchange = nil
         if let upstream = exchange.upstream, let handler = exchange.upstreamHandler, let endpoint = exchange.endpoint {
             if exchange.requestEnded && exchange.upstreamKeepAlive {
@@ -434,13 +466,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
         }
         finishLog(exchange, status: exchange.responseStatus ?? 0)
-        guard let context else { return }
-        if !exchange.clientKeepAlive || !exchange.requestEnded {
-            context.close(promise: nil)
-            return
-        }
-        resumeReads()
-        armTimer(services.configuration.idleTimeout, reason: "idle")
+        return !exchange.clientKeepAlive || !exchange.requestEnded
     }
 
     // MARK: WebSocket and other upgrades
@@ -449,24 +475,28 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let upstream = exchange.upstream else { return }
         let headers = RequestHeaderRewriter.rewriteResponse(head.headers, keepUpgrade: true)
         exchange.responseHeadSent = true
+        // The encoder turns these into bytes right away, before it is removed below.
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.version, status: head.status, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        finishLog(exchange, status: 101)
+        self.exchange = nil
+        closing = true  // nothing more is routed on this connection
+        // Rebuild both pipelines once the upstream decoder has finished delivering this response
+        // (its `.end` follows the head); bytes after the 101 stay in the decoder until then and
+        // are forwarded when it is removed.
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
-        promise.futureResult.whenComplete { _ in
+        context.eventLoop.execute {
             let handler = loopBound.value
-            guard let context = handler.context else { return }
-            handler.finishLog(exchange, status: 101)
-            handler.exchange = nil
+            guard let context = handler.context else { upstream.close(promise: nil); return }
             exchange.upstreamHandler?.delegate = nil
             do {
                 let (clientGlue, upstreamGlue) = GlueHandler.pair()
-                let client = context.pipeline.syncOperations
-                try client.removeHTTPServerHandlers()
                 let server = upstream.pipeline.syncOperations
-                try server.removeHTTPClientHandlers()
                 try server.addHandler(upstreamGlue)
-                try client.addHandler(clientGlue, position: .after(context.handler))
+                try server.removeHTTPClientHandlers()
+                let client = context.pipeline.syncOperations
+                try client.addHandler(clientGlue)
+                try client.removeHTTPServerHandlers()
                 client.removeHandler(context: context, promise: nil)
             } catch {
                 context.close(promise: nil)
@@ -488,7 +518,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(body.utf8.count))
         headers.add(name: "cache-control", value: "no-store")
-        if close { headers.add(name: "connection", value: "close") }
+        if close {
+            headers.add(name: "connection", value: "close")
+            closing = true
+            pauseReads()
+        }
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
@@ -499,7 +533,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         promise.futureResult.whenComplete { _ in
             let handler = loopBound.value
-            if close { handler.context?.close(promise: nil) } else {
+            if close { handler.context?.close(promise: nil) } else if handler.exchange == nil && handler.pendingLocal == nil {
                 handler.resumeReads()
                 handler.armTimer(handler.services.configuration.idleTimeout, reason: "idle")
             }
@@ -532,16 +566,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 }
 
 extension ChannelPipeline.SynchronousOperations {
-    /// Removes what `configureHTTPServerPipeline` added, for a connection that becomes a tunnel.
+    /// Removes the HTTP handlers of a client connection that becomes a tunnel (the proxy handler
+    /// itself is removed by the caller).
     func removeHTTPServerHandlers() throws {
+        if let activity = try? self.handler(type: ActivityHandler.self) { activity.enabled = false }
+        if let context = try? self.context(handlerType: ActivityHandler.self) { removeHandler(context: context, promise: nil) }
         if let context = try? self.context(handlerType: HTTPServerPipelineHandler.self) { removeHandler(context: context, promise: nil) }
+        if let context = try? self.context(handlerType: NIOHTTPResponseHeadersValidator.self) { removeHandler(context: context, promise: nil) }
         removeHandler(context: try self.context(handlerType: HTTPResponseEncoder.self), promise: nil)
         removeHandler(context: try self.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
     }
 
-    /// Removes what `addHTTPClientHandlers` added and the upstream handler.
+    /// Removes the HTTP handlers and the upstream handler of an upstream connection that becomes a tunnel.
     func removeHTTPClientHandlers() throws {
         removeHandler(context: try self.context(handlerType: UpstreamHandler.self), promise: nil)
+        if let context = try? self.context(handlerType: NIOHTTPRequestHeadersValidator.self) { removeHandler(context: context, promise: nil) }
         removeHandler(context: try self.context(handlerType: HTTPRequestEncoder.self), promise: nil)
         removeHandler(context: try self.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
     }

@@ -19,7 +19,7 @@ protocol UpstreamDelegate: AnyObject {
 
 /// Sits at the end of an upstream channel's pipeline and forwards to the exchange that has the
 /// connection checked out. Reads are withheld while `paused` (client not writable): backpressure.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

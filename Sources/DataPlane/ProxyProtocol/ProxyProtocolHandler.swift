@@ -79,9 +79,10 @@ final class ActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     weak var proxy: ProxyHandler?
+    var enabled = true
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        proxy?.bytesArrived()
+        if enabled { proxy?.bytesArrived() }
         context.fireChannelRead(data)
     }
 }

@@ -108,17 +108,22 @@ public final class RouteTableWatcher: @unchecked Sendable {
 
     /// Loads and swaps the table when the published generation differs from the one served.
     func refresh(_ connection: RedisConnection) throws {
-        let generation = try connection.send(["GET", configuration.prefix + "routetable:generation"]).string.flatMap { Int($0) }
-        guard let generation else { return }
-        let served = lock.withLock { status.generation }
-        if generation == served { return }
-        if lock.withLock({ rejectedGeneration == generation }) { return }
+        let replies = try connection.pipeline([["GET", configuration.prefix + "routetable:generation"],
+                                               ["GET", configuration.prefix + "routetable:hash"]])
+        guard let generation = replies[0].string.flatMap({ Int($0) }) else { return }
+        let hash = replies[1].string
+        // Generation and content hash together name a table: after Redis lost its data, a new
+        // table can be published under a generation number this replica already served.
+        let served = lock.withLock { (status.generation, servedHash) }
+        if generation == served.0 && hash == served.1 { return }
+        if lock.withLock({ rejectedGeneration == generation && rejectedHash == hash }) { return }
         guard let bytes = try connection.send(["GET", configuration.prefix + "routetable"]).bytes else { return }
         do {
             let document = try RouteTableDocument(json: try JSONValue.parse(bytes: bytes))
             let matcher = try RouteMatcher(document: document)
             lock.withLock {
                 currentMatcher = matcher
+                servedHash = hash
                 status.generation = document.generation
                 status.revision = document.revision
                 status.lastError = nil
@@ -128,6 +133,7 @@ public final class RouteTableWatcher: @unchecked Sendable {
         } catch {
             lock.withLock {
                 rejectedGeneration = generation
+                rejectedHash = hash
                 status.rejected += 1
                 status.lastError = "generation \(generation) rejected, still serving \(status.generation.map(String.init) ?? "nothing"): \(error)"
             }
@@ -135,6 +141,8 @@ public final class RouteTableWatcher: @unchecked Sendable {
     }
 
     private var rejectedGeneration: Int?
+    private var rejectedHash: String?
+    private var servedHash: String?
 
     func heartbeat(_ connection: RedisConnection) throws {
         let current = currentStatus
