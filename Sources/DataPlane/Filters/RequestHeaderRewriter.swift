@@ -84,6 +84,8 @@ public enum RequestHeaderRewriter {
     /// Headers of an upstream response as sent to the client: hop-by-hop headers removed
     /// (framing is redone by the response encoder).
     public static func rewriteResponse(_ headers: HTTPHeaders, keepUpgrade: Bool) -> HTTPHeaders {
+        // Common case: no hop-by-hop header at all — pass the headers through untouched.
+        if !headers.contains(where: { hopByHop.contains(lowercase($0.name)) }) { return headers }
         var named = Set<String>()
         for value in headers[canonicalForm: "connection"] where !Self.isKnownConnectionToken(value) { named.insert(value.lowercased()) }
         var out = HTTPHeaders()

@@ -55,6 +55,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        deadline = nil
         if let exchange {
             // The client went away: cancel the upstream request.
             exchange.firstByteTimer?.cancel()
@@ -74,13 +75,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         armTimer(services.configuration.headerTimeout, reason: "header")
     }
 
+    /// One connection timer, driven by a deadline: arming it per request only moves the deadline
+    /// (no task is scheduled or cancelled on the hot path); the scheduled task re-arms itself
+    /// when it fires before the deadline.
+    private var deadline: NIODeadline?
+    private var deadlineReason = "idle"
+    private var timerDue: NIODeadline?
+
     private func armTimer(_ amount: TimeAmount, reason: String) {
-        timer?.cancel()
+        let due = NIODeadline.now() + amount
+        deadline = due
+        deadlineReason = reason
+        if let timerDue, timerDue <= due { return }  // the pending task will re-arm itself
+        schedule(at: due)
+    }
+
+    private func clearTimer() { deadline = nil }
+
+    private func schedule(at due: NIODeadline) {
         guard let context else { return }
+        timer?.cancel()
+        timerDue = due
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: amount) {
-            loopBound.value.timerFired(reason: reason)
-        }
+        timer = context.eventLoop.scheduleTask(deadline: due) { loopBound.value.timerTick() }
+    }
+
+    private func timerTick() {
+        timer = nil
+        timerDue = nil
+        guard let deadline else { return }
+        if deadline > .now() { return schedule(at: deadline) }
+        self.deadline = nil
+        timerFired(reason: deadlineReason)
     }
 
     private func timerFired(reason: String) {
@@ -97,10 +123,57 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // After a response that closes the connection, nothing more from this client is routed:
         // a request smuggled behind a refused one must never reach an upstream.
         if closing { return }
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // HTTP/1.1 pipelining: a request that arrives while the previous response is still being
+        // sent waits here, in order, and reads pause until it is served (bounded memory).
+        if !pipelined.isEmpty || (!requestOpen && responseOutstanding) {
+            pipelined.append(part)
+            pauseReads()
+            return
+        }
+        process(part, context: context)
+    }
+
+    /// Parts of requests that arrived while an earlier response was in progress.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Between a request's head and its end.
+    private var requestOpen = false
+    /// Between a request's head and the end of its response.
+    private var responseOutstanding = false
+    /// Close once the current response is done (server shutting down).
+    private var closeAfterResponse = false
+
+    /// The response in progress has been fully written: serve the next pipelined request, if any.
+    private func responseFinished() {
+        responseOutstanding = false
+        guard let context else { return }
+        if closeAfterResponse {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        while !pipelined.isEmpty, !closing, requestOpen || !responseOutstanding {
+            process(pipelined.removeFirst(), context: context)
+        }
+        if pipelined.isEmpty, exchange == nil || exchange?.upstreamHandler != nil { resumeReads() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: idle connections close now, busy ones after their response.
+            if responseOutstanding || requestOpen { closeAfterResponse = true } else { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
-            timer?.cancel()
+            clearTimer()
             awaitingHead = false
+            requestOpen = true
+            responseOutstanding = true
             requestHead(head, context: context)
         case .body(let buffer):
             guard let exchange else { return }  // a local answer: the body is ignored
@@ -112,6 +185,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 exchange.buffered.append(.body(buffer))
             }
         case .end(let trailers):
+            requestOpen = false
             if let local = pendingLocal {
                 pendingLocal = nil
                 respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path)
@@ -140,6 +214,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func pauseReads() { readsPaused = true }
 
     private func resumeReads() {
+        guard readsPaused else { return }
         readsPaused = false
         if pendingRead, let context {
             pendingRead = false
@@ -191,8 +266,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // Request smuggling: only `chunked` framing, never together with Content-Length (the
         // decoder already refuses CL+TE and differing lengths).
-        let codings = head.headers[canonicalForm: "transfer-encoding"]
-        if !codings.isEmpty, codings.map({ $0.lowercased() }) != ["chunked"] {
+        if head.headers.contains(name: "transfer-encoding"),
+           head.headers[canonicalForm: "transfer-encoding"].map({ $0.lowercased() }) != ["chunked"] {
             return respond(context, status: .badRequest, body: "unsupported transfer-encoding\n", close: true, route: "-", host: "-", path: "-")
         }
         let hostHeaders = head.headers["host"]
@@ -230,12 +305,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                          route: entry.route, host: host, path: logPath)
         }
         let target: UpstreamTarget
-        switch UpstreamTarget.resolve(entry.upstream) {
+        switch pool.target(for: entry.upstream) {
         case .success(let resolved): target = resolved
         case .failure(let problem):
             return local(.badGateway, problem.reason + "\n", route: entry.route, host: host, path: logPath)
         }
-        let isUpgrade = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" } && head.headers.contains(name: "upgrade")
+        let isUpgrade = head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
         let rewritten = RequestHeaderRewriter.rewrite(head.headers, context: .init(
             clientAddress: clientAddress, scheme: services.configuration.scheme, requestID: services.nextRequestID(on: pool), upgrade: isUpgrade))
         var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
@@ -247,7 +323,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                                 endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,
                                 clientKeepAlive: keepAlive, hasBody: hasBody)
         self.exchange = exchange
-        pauseReads()
+        // Only a body needs holding back until the upstream is there; toggling read interest for
+        // every request would cost two epoll_ctl calls each.
+        if hasBody { pauseReads() }
         connect(exchange)
     }
 
@@ -329,7 +407,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             handler.flush()
             exchange.buffered.removeAll()
             if exchange.requestEnded { startFirstByteTimer(exchange) }
-            if channel.isWritable { resumeReads() }
+            if channel.isWritable, readsPaused { resumeReads() }
         case .failure(let error):
             if Self.isTimeout(error) {
                 services.metrics.upstreamError("connect_timeout")
@@ -420,11 +498,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
             } else {
                 context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
-                // A pipelined request may already have started during that write.
-                if self.exchange == nil && pendingLocal == nil {
-                    resumeReads()
-                    armTimer(services.configuration.idleTimeout, reason: "idle")
-                }
+                armTimer(services.configuration.idleTimeout, reason: "idle")
+                responseFinished()
             }
         }
     }
@@ -531,12 +606,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
-        promise.futureResult.whenComplete { _ in
-            let handler = loopBound.value
-            if close { handler.context?.close(promise: nil) } else if handler.exchange == nil && handler.pendingLocal == nil {
-                handler.resumeReads()
-                handler.armTimer(handler.services.configuration.idleTimeout, reason: "idle")
-            }
+        if close {
+            promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
+        } else {
+            armTimer(services.configuration.idleTimeout, reason: "idle")
         }
         let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
         services.metrics.requestFinished(route: route, status: Int(status.code), seconds: seconds)
@@ -545,6 +618,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             host: host, path: path, status: Int(status.code), bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count,
             durationMicroseconds: Int(seconds * 1e6), upstream: exchange?.endpoint?.description ?? "-", route: route,
             revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-"))
+        if !close { responseFinished() }
     }
 
     private func finishLog(_ exchange: Exchange, status: Int) {

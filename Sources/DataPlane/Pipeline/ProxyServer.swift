@@ -58,7 +58,7 @@ public final class ProxyServer: @unchecked Sendable {
                     var limits = NIOHTTPDecoderLimitConfiguration()
                     limits.maxHeaderListSize = configuration.maxHeaderBytes
                     limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                                                              withEncoderConfiguration: .init(),
                                                              withDecoderLimitConfiguration: limits)
                     try pipeline.addHandler(proxy)

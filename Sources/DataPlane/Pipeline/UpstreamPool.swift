@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Spec
 
 /// An upstream address (`host:port`).
 struct Endpoint: Hashable, CustomStringConvertible {
@@ -91,6 +92,18 @@ final class UpstreamPool {
     private var idle: [Endpoint: [Channel]] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
+    /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
+    private var targets: [String: Result<UpstreamTarget, UpstreamTarget.Unservable>] = [:]
+
+    func target(for upstream: RouteTableDocument.Upstream) -> Result<UpstreamTarget, UpstreamTarget.Unservable> {
+        guard case .url(let url) = upstream else { return UpstreamTarget.resolve(upstream) }
+        if let cached = targets[url] { return cached }
+        let resolved = UpstreamTarget.resolve(upstream)
+        if targets.count > 10_000 { targets.removeAll() }
+        targets[url] = resolved
+        return resolved
+    }
+
     /// Per-loop request counter (no lock: only this loop touches it).
     var requestSequence: UInt64 = 0
     var loopIndex = 0
@@ -131,7 +144,7 @@ final class UpstreamPool {
             .channelOption(.autoRead, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
