@@ -158,7 +158,7 @@ struct SplitMix64: RandomNumberGenerator {
         ("\"\\u0041\\u00DF\"", .string("Aß")),
         ("-0", .int(0)),
         ("1.5", .double(1.5)),
-        ("1e3", .double(1000)),
+        ("1e3", .int(1000)),  // integral values are integers, as the canonical form writes them
         ("-2.5E-1", .double(-0.25)),
         ("9223372036854775807", .int(Int.max)),
         ("9223372036854775808", .double(9.223372036854775808e18)),

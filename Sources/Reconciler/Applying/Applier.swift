@@ -47,8 +47,9 @@ public struct Applier {
 
         // 2. Inventory for everything created or changed.
         var records: [InventoryRecord] = []
+        let resources = Dictionary(uniqueKeysWithValues: plan.desired.resources.map { ($0.id, $0) })
         for change in plan.changes where [.create, .update, .replace].contains(change.action) {
-            guard let resource = plan.desired.resources.first(where: { $0.id == change.id }) else { continue }
+            guard let resource = resources[change.id] else { continue }
             var ports: [String: Int] = [:]
             if case .instance(let instance) = resource {
                 for owner in PortOwner.owners(of: instance) { ports[owner.description] = assigned[owner.description] }

@@ -239,7 +239,10 @@ private struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let value = Int(text) { return .int(value) }
-        guard let value = Double(text) else { throw error("invalid number \(text)") }
+        guard let value = Double(text), value.isFinite else { throw error("number \(text) is out of range") }
+        // An integral value is an integer whatever its spelling (`1.0`, `1e2`), as the canonical
+        // form writes it, so parse ∘ serialize is the identity.
+        if value.rounded() == value, abs(value) < 9e15 { return .int(Int(value)) }
         return .double(value)
     }
 

@@ -35,6 +35,9 @@ public struct DesiredState: Sendable {
     public private(set) var instances: [Instance] = []
     public private(set) var declarationOrder: [ResourceID: Int] = [:]
     public private(set) var sources: [ResourceID: ResourceSource] = [:]
+    private var domainIndex: [String: Int] = [:]
+    private var instanceIndex: [String: Int] = [:]
+    private var authPolicyIndex: [String: Int] = [:]
 
     public init() {}
 
@@ -60,6 +63,9 @@ public struct DesiredState: Sendable {
         routes.sort { $0.name < $1.name }
         authPolicies.sort { $0.name < $1.name }
         instances.sort { $0.name < $1.name }
+        domainIndex = Dictionary(domains.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        instanceIndex = Dictionary(instances.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        authPolicyIndex = Dictionary(authPolicies.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// All resources in apply order (kind, then name).
@@ -70,7 +76,7 @@ public struct DesiredState: Sendable {
 
     public var count: Int { domains.count + routes.count + authPolicies.count + instances.count }
 
-    public func domain(named name: String) -> Domain? { domains.first { $0.name == name } }
-    public func instance(named name: String) -> Instance? { instances.first { $0.name == name } }
-    public func authPolicy(named name: String) -> AuthPolicy? { authPolicies.first { $0.name == name } }
+    public func domain(named name: String) -> Domain? { domainIndex[name].map { domains[$0] } }
+    public func instance(named name: String) -> Instance? { instanceIndex[name].map { instances[$0] } }
+    public func authPolicy(named name: String) -> AuthPolicy? { authPolicyIndex[name].map { authPolicies[$0] } }
 }

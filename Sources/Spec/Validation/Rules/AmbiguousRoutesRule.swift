@@ -13,7 +13,7 @@ enum AmbiguousRoutesRule {
         var first: [Key: Route] = [:]
         var reported = Set<[String]>()
         var diagnostics: [Diagnostic] = []
-        let ordered = state.routes.sorted { Validator.location(state, $0.id, "metadata") < Validator.location(state, $1.id, "metadata") }
+        let ordered = state.routes.map { ($0, Validator.location(state, $0.id, "metadata")) }.sorted { $0.1 < $1.1 }.map(\.0)
         for route in ordered {
             for host in route.effectiveHosts(in: state) {
                 let key = Key(host: host, path: route.path, pathType: route.pathType, methods: route.methods.sorted(), priority: route.priority)

@@ -4,7 +4,7 @@ enum DuplicateHostsRule {
     static func check(_ state: DesiredState, _ declared: DeclaredNames) -> [Diagnostic] {
         var owner: [String: (domain: Domain, index: Int)] = [:]
         var diagnostics: [Diagnostic] = []
-        let ordered = state.domains.sorted { Validator.location(state, $0.id, "metadata") < Validator.location(state, $1.id, "metadata") }
+        let ordered = state.domains.map { ($0, Validator.location(state, $0.id, "metadata")) }.sorted { $0.1 < $1.1 }.map(\.0)
         for domain in ordered {
             for (index, host) in domain.hosts.enumerated() {
                 if let first = owner[host] {

@@ -1,0 +1,22 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// libFuzzer harnesses for the Spec module. Not part of the root package: build them with
+// fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain `swift build`.
+let package = Package(
+    name: "BerthFuzz",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "Berth", path: ".."),
+    ],
+    targets: [
+        // Declares libFuzzer's LLVMFuzzerRunDriver for Swift.
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "FuzzSpecLoader",
+            dependencies: ["CFuzzerDriver", .product(name: "Spec", package: "Berth")]),
+        .executableTarget(
+            name: "FuzzRouteTable",
+            dependencies: ["CFuzzerDriver", .product(name: "Spec", package: "Berth")]),
+    ]
+)

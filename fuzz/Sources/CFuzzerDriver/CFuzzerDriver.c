@@ -1,0 +1,2 @@
+// Intentionally empty: this target only exports CFuzzerDriver.h to Swift.
+#include "CFuzzerDriver.h"
