@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// libFuzzer harnesses for the Spec module. Not part of the root package: build them with
+// libFuzzer harnesses for the spec loader, the route-table decoder, the PROXY protocol parser
+// and the request matcher. Not part of the root package: build them with
 // fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain `swift build`.
 let package = Package(
     name: "BerthFuzz",
@@ -18,5 +19,11 @@ let package = Package(
         .executableTarget(
             name: "FuzzRouteTable",
             dependencies: ["CFuzzerDriver", .product(name: "Spec", package: "Berth")]),
+        .executableTarget(
+            name: "FuzzProxyProtocol",
+            dependencies: ["CFuzzerDriver", .product(name: "ProxyProtocol", package: "Berth")]),
+        .executableTarget(
+            name: "FuzzRouteMatcher",
+            dependencies: ["CFuzzerDriver", .product(name: "Routing", package: "Berth"), .product(name: "Spec", package: "Berth")]),
     ]
 )

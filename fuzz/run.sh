@@ -50,4 +50,6 @@ run() {  # target corpus-name [extra libFuzzer flags...]
 }
 run FuzzSpecLoader spec -dict=yaml.dict
 run FuzzRouteTable routetable -dict=routetable.dict
+run FuzzProxyProtocol proxyprotocol
+run FuzzRouteMatcher matcher
 exit $status

@@ -89,6 +89,13 @@ extension JSONValue {
     }
 
     private static func writeString(_ s: String, into out: inout String) {
+        // Fast path: nothing to escape (the usual case for names, paths, hashes).
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -248,6 +255,14 @@ private struct JSONParser {
 
     mutating func parseString() throws -> String {
         index += 1  // opening quote
+        // Fast path: no escape before the closing quote — decode the bytes in one go.
+        var scan = index
+        while scan < bytes.count, bytes[scan] != UInt8(ascii: "\""), bytes[scan] != UInt8(ascii: "\\"), bytes[scan] >= 0x20 { scan += 1 }
+        if scan < bytes.count, bytes[scan] == UInt8(ascii: "\"") {
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<scan]), as: UTF8.self)
+            index = scan + 1
+            return text
+        }
         var scalars = String.UnicodeScalarView()
         var runStart = index
         func flush(_ end: Int, into view: inout String.UnicodeScalarView) {

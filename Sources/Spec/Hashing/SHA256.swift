@@ -116,12 +116,14 @@ public struct SHA256: Sendable {
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal rendering, two digits a byte.
     public var hexString: String {
-        let digits: [Character] = Array("0123456789abcdef")
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
         for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+            out.append(hexDigit(byte >> 4))
+            out.append(hexDigit(byte & 0x0f))
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
+
+@inline(__always) private func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x57 + value }
