@@ -105,8 +105,10 @@ public enum Planner {
                 ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
             }
         }
-        let before = rebuildPublished(observed: observed, configuration: configuration)
         let afterHash = after.contentHash
+        // When the live table already has the desired content, it *is* the "before" table; the
+        // (costly) rebuild from the inventory is only needed to show what changes.
+        let before = observed.routeTableHash == afterHash ? after : rebuildPublished(observed: observed, configuration: configuration)
         var reasons: [ChangeReason] = []
         let action: Action
         if observed.routeTableHash == nil {
