@@ -20,12 +20,14 @@ swift build -c release --product berth-proxy --scratch-path .build-release >&2
 BIN=.build-release/release
 
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers run as nobody and must read the 1 MiB file
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
+BNL=$(free_port); ADM2=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
 mkdir -p "$WORK/up" "$WORK/www"
@@ -97,9 +99,12 @@ spec:
 YAML
 sleep 0.5
 "$BIN/berth" apply --repo "$WORK/repo" --redis "redis://127.0.0.1:$RDS/0" >/dev/null
+# The default (every request logged to the Redis stream) and, for comparison with peers that log
+# nothing here, one with --no-access-log.
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!)
+"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BNL" --admin "127.0.0.1:$ADM2" --threads 1 --no-access-log >"$WORK/berth-nolog.log" 2>&1 & PIDS+=($!)
 
-for port in $UP $NGX $HAP $CAD $BER; do
+for port in $UP $NGX $HAP $CAD $BER $BNL; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
@@ -119,7 +124,7 @@ run() { # name port path
 RESULTS="$WORK/results"
 : > "$RESULTS"
 for path in /small /big; do
-  for target in "upstream:$UP" "berth-proxy:$BER" "nginx:$NGX" "haproxy:$HAP" "caddy:$CAD"; do
+  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "haproxy:$HAP" "caddy:$CAD"; do
     run "${target%%:*}" "${target##*:}" "$path" >> "$RESULTS"
   done
 done
@@ -127,18 +132,21 @@ done
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
 printf "%-12s %-6s %12s %9s %9s\n" target path "req/s" "p50 ms" "p99 ms"
+# berth-nolog = berth-proxy --no-access-log
 while read -r name path rps p50 p99 rest; do
   printf "%-12s %-6s %12s %9s %9s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$rest"
 done < "$RESULTS"
 echo
 echo "berth-proxy relative to each peer (throughput ratio; p99 ratio, lower is better):"
+for berth in berth-proxy berth-nolog; do
 for path in /small /big; do
-  b_rps=$(awk -v p="$path" '$1=="berth-proxy" && $2==p {print $3}' "$RESULTS")
-  b_p99=$(awk -v p="$path" '$1=="berth-proxy" && $2==p {print $5}' "$RESULTS")
+  b_rps=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $3}' "$RESULTS")
+  b_p99=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $5}' "$RESULTS")
   for peer in nginx haproxy caddy; do
     rps=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $3}' "$RESULTS")
     p99=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $5}' "$RESULTS")
     awk -v br="$b_rps" -v r="$rps" -v bp="$b_p99" -v p="$p99" -v n="$peer" -v path="$path" \
-      'BEGIN { printf "  %-6s vs %-8s throughput x%.2f  p99 x%.2f\n", path, n, br/r, (p>0? bp/p : 0) }'
+      -v b="$berth" 'BEGIN { printf "  %-11s %-6s vs %-8s throughput x%.2f  p99 x%.2f\n", b, path, n, br/r, (p>0? bp/p : 0) }'
   done
+done
 done
