@@ -118,6 +118,12 @@ public enum RequestPath {
 /// The host a request names, as the matcher compares it: lower case, without a port or a
 /// trailing dot (`Shop.Example.com.:8080` → `shop.example.com`).
 public enum RequestHost {
+    /// A Host header value the proxy will route: printable ASCII only (internationalized names
+    /// arrive as punycode), so no Unicode case or canonical folding can make two names meet.
+    public static func isValid(_ raw: String) -> Bool {
+        !raw.isEmpty && raw.utf8.count <= 255 && raw.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "@") }
+    }
+
     public static func normalize(_ raw: String) -> String {
         // Fast path: already lower case, no port, no trailing dot.
         if raw.utf8.allSatisfy({ !(0x41...0x5a).contains($0) && $0 != UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: ".") {

@@ -15,18 +15,21 @@ public final class RouteMatcher: Sendable {
         let regex: Regex<AnyRegexOutput>?
         let methods: Set<String>
 
-        /// Whether `path` (normalized) falls under this route.
+        /// Whether `path` (normalized) falls under this route. Comparisons are byte for byte:
+        /// Swift's `String` equality is Unicode canonical equivalence (and a combining mark after
+        /// `/` changes what `hasPrefix` sees), which is not what an upstream compares.
         func matches(path: String) -> Bool {
             switch entry.pathType {
             case .exact:
-                return path == entry.path
+                return path.utf8.elementsEqual(entry.path.utf8)
             case .prefix:
-                let prefix = entry.path
-                if prefix == "/" || path == prefix { return true }
-                guard path.hasPrefix(prefix) else { return false }
-                if prefix.hasSuffix("/") { return true }
+                let prefix = entry.path.utf8
+                let bytes = path.utf8
+                if entry.path == "/" { return true }
+                guard bytes.starts(with: prefix) else { return false }
+                if bytes.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
                 // Segment boundary: `/api` matches `/api/x`, never `/apix`.
-                return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: prefix.utf8.count)] == UInt8(ascii: "/")
+                return bytes[bytes.index(bytes.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")
             case .regex:
                 guard let regex else { return false }
                 return (try? regex.wholeMatch(in: path)) != nil

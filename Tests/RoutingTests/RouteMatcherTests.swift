@@ -147,3 +147,37 @@ import Spec
         #expect(throws: RouteMatcher.CompileError.self) { try RouteMatcher(document: document) }
     }
 }
+
+/// Found by FuzzRouteMatcher: Swift `String` comparison follows Unicode (canonical equivalence,
+/// grapheme clusters); the matcher must compare bytes as upstreams do.
+@Suite struct ByteExactMatchingTests {
+    static let matcher: RouteMatcher = {
+        let state = DesiredState(resources: [
+            .route(Route(name: "root", hosts: ["shop.example.test"], path: "/", to: .url("http://127.0.0.1:1"))),
+            .route(Route(name: "cafe", hosts: ["shop.example.test"], path: "/caf\u{E9}", pathType: .exact, to: .url("http://127.0.0.1:1"))),
+            .route(Route(name: "api", hosts: ["shop.example.test"], path: "/api", to: .url("http://127.0.0.1:1"))),
+        ])
+        return try! RouteMatcher(document: RouteTableCompiler.compile(state, revision: "r") { _, _ in [] })
+    }()
+
+    func route(_ path: String) -> String? {
+        if case .route(_, let route) = Self.matcher.match(host: "shop.example.test", path: path, method: "GET") { return route.entry.route }
+        return nil
+    }
+
+    @Test func canonicallyEquivalentSpellingsAreDifferentPaths() {
+        #expect(route("/caf\u{E9}") == "cafe")
+        #expect(route("/cafe\u{301}") == "root", "decomposed é is other bytes than the route's precomposed é")
+    }
+
+    @Test func aCombiningMarkDoesNotHideASegmentBoundary() {
+        #expect(route("/api/\u{301}x") == "api")
+        #expect(route("/api\u{301}") == "root")
+    }
+
+    @Test(arguments: ["shop.example.test", "[::1]:80", "a-b.example.test:8080"])
+    func asciiHostsAreValid(_ host: String) { #expect(RequestHost.isValid(host)) }
+
+    @Test(arguments: ["\u{212A}ey.example.test", "shop.example.test\u{0}", "", "a b", "user@host", "h/x"])
+    func otherHostsAreRefused(_ host: String) { #expect(!RequestHost.isValid(host)) }
+}

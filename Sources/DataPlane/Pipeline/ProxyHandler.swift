@@ -271,8 +271,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return respond(context, status: .badRequest, body: "unsupported transfer-encoding\n", close: true, route: "-", host: "-", path: "-")
         }
         let hostHeaders = head.headers["host"]
-        guard hostHeaders.count == 1, let rawHost = hostHeaders.first, !rawHost.isEmpty else {
-            return respond(context, status: .badRequest, body: "exactly one Host header is required\n", close: true, route: "-", host: "-", path: "-")
+        guard hostHeaders.count == 1, let rawHost = hostHeaders.first, RequestHost.isValid(rawHost) else {
+            return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
         let host = RequestHost.normalize(rawHost)
         let path: String, query: String?

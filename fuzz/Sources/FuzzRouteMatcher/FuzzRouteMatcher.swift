@@ -29,11 +29,13 @@ private let matcher: RouteMatcher = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let lines = Array(UnsafeBufferPointer(start: data, count: size)).split(separator: 0x0a, maxSplits: 2, omittingEmptySubsequences: false)
-    let host = RequestHost.normalize(String(decoding: lines.first ?? [], as: UTF8.self))
+    let rawHost = String(decoding: lines.first ?? [], as: UTF8.self)
+    guard RequestHost.isValid(rawHost) else { return 0 }  // the proxy answers 400
+    let host = RequestHost.normalize(rawHost)
     let target = String(decoding: lines.count > 1 ? lines[1] : [], as: UTF8.self)
     let method = String(decoding: lines.count > 2 ? lines[2] : [], as: UTF8.self)
     guard case .success(let (path, _)) = RequestPath.normalize(target: target) else { return 0 }
-    if !path.hasPrefix("/") { violation("normalized path \(path) is not absolute") }
+    if path.utf8.first != UInt8(ascii: "/") { violation("normalized path \(path) is not absolute") }
     let segments = path.split(separator: "/", omittingEmptySubsequences: false)
     if segments.contains(where: { $0 == "." || $0 == ".." }) { violation("dot segment left in \(path)") }
     if case .success(let (again, _)) = RequestPath.normalize(target: path), again != path {
@@ -45,8 +47,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case (.route(_, let a), .route(_, let b)):
         if a.entry.route != b.entry.route { violation("nondeterministic match for \(path)") }
         switch a.entry.pathType {
-        case .exact where a.entry.path != path: violation("exact route \(a.entry.path) matched \(path)")
-        case .prefix where a.entry.path != "/" && !(path == a.entry.path || path.hasPrefix(a.entry.path.hasSuffix("/") ? a.entry.path : a.entry.path + "/")):
+        case .exact where !a.entry.path.utf8.elementsEqual(path.utf8): violation("exact route \(a.entry.path) matched \(path)")
+        case .prefix where a.entry.path != "/" && !(path.utf8.elementsEqual(a.entry.path.utf8)
+                                                   || path.utf8.starts(with: (a.entry.path.hasSuffix("/") ? a.entry.path : a.entry.path + "/").utf8)):
             violation("prefix route \(a.entry.path) matched \(path) off a segment boundary")
         default: break
         }
