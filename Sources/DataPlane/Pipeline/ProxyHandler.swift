@@ -297,10 +297,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .route(_, let route): compiledRoute = route
         }
         let entry = compiledRoute.entry
-        if let policy = entry.auth {
+        if entry.auth != nil {
             // Fails closed: a guarded route is never served unguarded, and this build does not
             // enforce auth policies yet.
-            _ = policy
             return local(.serviceUnavailable, "this route requires an auth policy that this proxy cannot enforce yet\n",
                          route: entry.route, host: host, path: logPath)
         }

@@ -13,8 +13,6 @@ public final class ProxyServices: @unchecked Sendable {
     let challenges: ChallengeStore?
     let threadPool: NIOThreadPool
     private let pools: [ObjectIdentifier: UpstreamPool]
-    private let requestCounter = NSLock()
-    private var requestSequence: UInt64 = 0
     private let idPrefix: String
 
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
