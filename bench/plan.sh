@@ -27,7 +27,7 @@ for tool in hyperfine redis-server redis-cli python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install hyperfine redis-server python3 time)" >&2; exit 1; }
 done
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")"
+work="$(mktemp -d)"   # default template, honours TMPDIR
 redis_pid=""
 cleanup() {
     if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi

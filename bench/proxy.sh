@@ -19,7 +19,7 @@ swift build -c release --product berth --scratch-path .build-release >&2
 swift build -c release --product berth-proxy --scratch-path .build-release >&2
 BIN=.build-release/release
 
-WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
+WORK=$(mktemp -d)   # default template: /tmp/tmp.*
 chmod 755 "$WORK"   # nginx workers run as nobody and must read the 1 MiB file
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }

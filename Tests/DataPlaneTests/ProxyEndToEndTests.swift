@@ -139,9 +139,7 @@ extension ProxyEndToEndTests {
         @Test func identityHeadersAreRewrittenAndHostKept() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             let spoofed = try httpRequest(port: proxy.httpPort, "/whoami", host: shopHost, headers: [
                 ("X-Forwarded-For", "6.6.6.6"), ("X-Real-IP", "6.6.6.6"), ("X-Auth-User", "admin"), ("X-Auth-Roles", "root"),
@@ -208,9 +206,7 @@ extension ProxyEndToEndTests {
         @Test func aClientThatGoesAwayCancelsTheUpstreamRequest() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let slow = try env.http("slow")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("slow", domain: "shop", url: slow.url)])
-            let proxy = try env.proxy()
+            let (slow, proxy) = try env.shop(upstream: "slow", route: "slow")
 
             let client = try TestSocket(port: proxy.httpPort)
             try client.sendRequest("GET", "/delay?ms=5000", host: shopHost)
@@ -225,9 +221,7 @@ extension ProxyEndToEndTests {
         @Test func manyRequestsShareOneClientConnectionAndPooledUpstreamConnections() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             let client = try TestSocket(port: proxy.httpPort)
             for index in 0..<50 {
@@ -254,9 +248,7 @@ extension ProxyEndToEndTests {
         @Test func pipelinedRequestsAreAnsweredInOrderCountedAndReuseTheUpstream() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             let client = try TestSocket(port: proxy.httpPort)
             #expect(try client.request("GET", "/warm", host: shopHost).status == 200)

@@ -9,9 +9,7 @@ extension ProxyEndToEndTests {
         @Test func smugglingVectorsAreRefusedAndNeverReachTheUpstream() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             func smuggled(_ index: Int) -> String { "GET /smuggled/\(index) HTTP/1.1\r\nHost: \(shopHost)\r\n\r\n" }
             let vectors: [(name: String, request: (Int) -> String)] = [
@@ -56,9 +54,7 @@ extension ProxyEndToEndTests {
         @Test func aSlowRequestHeadIsCutOff() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy(["--header-timeout", "1"])
+            let (web, proxy) = try env.shop(upstream: "web", route: "web", arguments: ["--header-timeout", "1"])
 
             let client = try TestSocket(port: proxy.httpPort)
             let start = Date()
@@ -95,9 +91,7 @@ extension ProxyEndToEndTests {
         @Test func anOversizedHeadIsAnswered431() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             let oneHuge = "GET / HTTP/1.1\r\nHost: \(shopHost)\r\nX-Big: \(String(repeating: "a", count: 40 * 1024))\r\n\r\n"
             let manySmall = "GET / HTTP/1.1\r\nHost: \(shopHost)\r\n"
@@ -117,9 +111,7 @@ extension ProxyEndToEndTests {
         @Test func idleKeepAliveConnectionsAreClosed() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy(["--idle-timeout", "1"])
+            let (web, proxy) = try env.shop(upstream: "web", route: "web", arguments: ["--idle-timeout", "1"])
 
             let client = try TestSocket(port: proxy.httpPort)
             #expect(try client.request("GET", "/", host: shopHost).status == 200)
@@ -132,9 +124,7 @@ extension ProxyEndToEndTests {
         @Test func connectionsBeyondTheLimitAreRefused() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy(["--max-connections", "2"])
+            let (web, proxy) = try env.shop(upstream: "web", route: "web", arguments: ["--max-connections", "2"])
 
             let first = try TestSocket(port: proxy.httpPort), second = try TestSocket(port: proxy.httpPort)
             #expect(try first.request("GET", "/1", host: shopHost).status == 200)
@@ -169,9 +159,7 @@ extension ProxyEndToEndTests {
         @Test func trustedLoadBalancersMustSendAValidHeaderWhoseAddressIsUsed() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy(["--proxy-protocol-trusted", "127.0.0.0/8"])
+            let (web, proxy) = try env.shop(upstream: "web", route: "web", arguments: ["--proxy-protocol-trusted", "127.0.0.0/8"])
             let request = Array("GET /pp HTTP/1.1\r\nHost: \(shopHost)\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n".utf8)
 
             func forwardedFor(_ prefix: [UInt8]) throws -> [String]? {
@@ -218,9 +206,7 @@ extension ProxyEndToEndTests {
         @Test func untrustedPeersCannotSendAProxyHeader() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             for header in [Array("PROXY TCP4 203.0.113.9 127.0.0.1 51000 80\r\n".utf8),
                            Self.v2Header(source: [203, 0, 113, 9], destination: [127, 0, 0, 1], sourcePort: 1, destinationPort: 80)] {

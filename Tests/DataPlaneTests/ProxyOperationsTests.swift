@@ -218,9 +218,7 @@ extension ProxyEndToEndTests {
         @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let slow = try env.http("slow")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("slow", domain: "shop", url: slow.url)])
-            let proxy = try env.proxy()
+            let (slow, proxy) = try env.shop(upstream: "slow", route: "slow")
 
             let client = try TestSocket(port: proxy.httpPort)
             try client.sendRequest("GET", "/delay?ms=1500", host: shopHost)

@@ -120,9 +120,7 @@ extension ProxyEndToEndTests {
         @Test func largeDownloadPassesIntactWithBoundedMemory() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let files = try env.http("files")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("files", domain: "shop", url: files.url)])
-            let proxy = try env.proxy()
+            let (files, proxy) = try env.shop(upstream: "files", route: "files")
             let before = proxy.residentKiB ?? 0
             let sampler = MemorySampler(proxy)
 
@@ -156,9 +154,7 @@ extension ProxyEndToEndTests {
         @Test func largeUploadPassesIntactWithBoundedMemory() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let files = try env.http("files")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("files", domain: "shop", url: files.url)])
-            let proxy = try env.proxy()
+            let (files, proxy) = try env.shop(upstream: "files", route: "files")
             let before = proxy.residentKiB ?? 0
             let sampler = MemorySampler(proxy)
 
@@ -197,9 +193,7 @@ extension ProxyEndToEndTests {
         @Test func requestBodiesAreForwardedWhateverTheirFraming() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
-            let web = try env.http("web")
-            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("web", domain: "shop", url: web.url)])
-            let proxy = try env.proxy()
+            let (web, proxy) = try env.shop(upstream: "web", route: "web")
 
             let client = try TestSocket(port: proxy.httpPort)
             try client.send("POST /chunked HTTP/1.1\r\nHost: \(shopHost)\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")

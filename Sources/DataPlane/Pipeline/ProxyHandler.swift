@@ -610,24 +610,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         } else {
             armTimer(services.configuration.idleTimeout, reason: "idle")
         }
-        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-        services.metrics.requestFinished(route: route, status: Int(status.code), seconds: seconds)
-        services.accessLog?.record(AccessLogEntry(
-            time: Self.timestamp(), replica: services.configuration.replicaID, client: clientAddress, method: exchange?.method.rawValue ?? "-",
-            host: host, path: path, status: Int(status.code), bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count,
-            durationMicroseconds: Int(seconds * 1e6), upstream: exchange?.endpoint?.description ?? "-", route: route,
-            revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-"))
+        record(status: Int(status.code), route: route, host: host, path: path, method: exchange?.method.rawValue ?? "-",
+               start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count, upstream: exchange?.endpoint?.description ?? "-",
+               revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }
 
     private func finishLog(_ exchange: Exchange, status: Int) {
-        let seconds = Double((NIODeadline.now() - exchange.start).nanoseconds) / 1e9
-        services.metrics.requestFinished(route: exchange.route, status: status, seconds: seconds)
+        record(status: status, route: exchange.route, host: exchange.host, path: exchange.logPath, method: exchange.method.rawValue,
+               start: exchange.start, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
+               upstream: exchange.endpoint?.description ?? "-", revision: exchange.revision, requestID: exchange.requestID)
+    }
+
+    /// One finished request: its metric and its access-log entry (one place builds both).
+    private func record(status: Int, route: String, host: String, path: String, method: String, start: NIODeadline,
+                        bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
+        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        services.metrics.requestFinished(route: route, status: status, seconds: seconds)
         services.accessLog?.record(AccessLogEntry(
-            time: Self.timestamp(), replica: services.configuration.replicaID, client: clientAddress, method: exchange.method.rawValue,
-            host: exchange.host, path: exchange.logPath, status: status, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
-            durationMicroseconds: Int(seconds * 1e6), upstream: exchange.endpoint?.description ?? "-", route: exchange.route,
-            revision: exchange.revision, requestID: exchange.requestID))
+            time: Self.timestamp(), replica: services.configuration.replicaID, client: clientAddress, method: method, host: host,
+            path: path, status: status, bytesIn: bytesIn, bytesOut: bytesOut, durationMicroseconds: Int(seconds * 1e6),
+            upstream: upstream, route: route, revision: revision, requestID: requestID))
     }
 
     static func timestamp() -> String {

@@ -44,7 +44,7 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         case (.needMoreBytes, _):
             if buffer!.readableBytes > 4096 + 16 { context.close(promise: nil) }
         case (.header(let header), .required):
-            if header.command == .proxy, let source = header.source { onAddress(Self.address(source)) }
+            if header.command == .proxy, let source = header.source { onAddress(source.ipString) }
             buffer!.moveReaderIndex(forwardBy: header.length)
             finish(context)
         case (.header, .refused), (.invalid, _):
@@ -62,14 +62,6 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         if let rest = buffer, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
         buffer = nil
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
-    static func address(_ address: Address) -> String {
-        var text = address.description
-        // "1.2.3.4:80" / "[::1]:80" → the IP alone, as X-Forwarded-For carries it.
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") { text = String(text[text.index(after: text.startIndex)..<close]) }
-        else if let colon = text.lastIndex(of: ":") { text = String(text[..<colon]) }
-        return text
     }
 }
 

@@ -158,6 +158,14 @@ final class ProxyEnvironment: @unchecked Sendable {
         return proxy
     }
 
+    /// The common set-up: an HTTP upstream `name`, the Domain "shop" on `shopHost` with one
+    /// catch-all route to it, and a ready replica started with `arguments`.
+    func shop(upstream name: String, route: String, arguments: [String] = []) throws -> (HTTPUpstream, BerthProxyProcess) {
+        let upstream = try http(name)
+        try apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route(route, domain: "shop", url: upstream.url)])
+        return (upstream, try proxy(arguments))
+    }
+
     func redisConnection() throws -> RedisConnection { try redis.connect(commandTimeout: .seconds(5)) }
 
     func close() {
