@@ -37,6 +37,8 @@ final class ControllerStack: @unchecked Sendable {
             if let revision = record.revision, record.outcome != .standby { line += ", revision \(PlanRenderer.shortRevision(revision))" }
             if record.outcome == .applied || record.outcome == .degraded { line += ", route table generation \(snapshot.generation)" }
             line += " in \(Int((record.duration * 1000).rounded())) ms"
+            for change in record.changes.prefix(20) { line += "\n  \(change)" }
+            if record.changes.count > 20 { line += "\n  … and \(record.changes.count - 20) more (see berth status)" }
             if let error = record.error { line += "\n  \(error)" }
             if let invalid = snapshot.invalid, record.outcome == .invalid {
                 line += "\n" + invalid.diagnostics.map { "  " + $0.replacingOccurrences(of: "\n", with: "\n  ") }.joined(separator: "\n")

@@ -54,6 +54,8 @@ public struct PassRecord: Sendable, Equatable {
     /// The revision this pass read (nil when the source could not be read).
     public var revision: String?
     public var error: String?
+    /// What the pass changed, one line each: `~ Instance/api: port-drift: lease for 0/http … is missing`.
+    public var changes: [String] = []
 }
 
 /// Runs passes — fetch → load and validate → observe → plan → apply → publish → record status — on
@@ -226,6 +228,7 @@ public final class Controller: @unchecked Sendable {
                 let observed = try store.observe()
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
                                         observed: observed, configuration: configuration.planner)
+                record.changes = Self.describe(plan)
                 let previous = lock.withLock { snapshotState.conditions }
                 var report: ApplyReport?
                 if plan.hasChanges {
@@ -246,7 +249,11 @@ public final class Controller: @unchecked Sendable {
                 if record.outcome == .failed {  // not already invalid / fetch-failed
                     if let report, !report.failures.isEmpty || !report.heldBack.isEmpty {
                         record.outcome = .degraded
-                        record.error = report.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+                        let failed = report.failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+                        let waiting = report.heldBack.sorted().map { id in
+                            "\(id): waiting to retry" + (previous[id]?.nextRetry.map { " at \(Timestamps.string($0))" } ?? "")
+                        }
+                        record.error = (failed + waiting).joined(separator: "; ")
                     } else {
                         record.outcome = report == nil ? .unchanged : .applied
                     }
@@ -280,6 +287,7 @@ public final class Controller: @unchecked Sendable {
         fields["pass_trigger"] = record.trigger
         fields["pass_revision"] = record.revision ?? ""
         fields["pass_error"] = record.error ?? ""
+        fields["pass_changes"] = JSONValue.array(record.changes.map(JSONValue.string)).canonicalString
         do {
             try checkLease()
             try store.recordStatus(fields, lease: lease)
@@ -288,6 +296,17 @@ public final class Controller: @unchecked Sendable {
         } catch {
             if record.error == nil { record.error = "could not record status: \(error)" }
         }
+    }
+
+    /// One line per planned change, with its reasons (drift included), for status and the log.
+    static func describe(_ plan: Plan) -> [String] {
+        var lines = plan.changes.filter { $0.action != .noop }.map { change in
+            "\(change.action.symbol) \(change.id): " + change.reasons.map { "\($0.code): \($0.message)" }.joined(separator: "; ")
+        }
+        if plan.routeTable.action != .noop {
+            lines.append("\(plan.routeTable.action.symbol) route table: " + plan.routeTable.reasons.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
+        }
+        return lines
     }
 
     // MARK: Lease

@@ -81,6 +81,7 @@ public struct StatusReport: Sendable {
                 "outcome": field("pass_outcome"), "at": field("pass_at"), "trigger": field("pass_trigger"),
                 "duration_ms": fields["pass_ms"].flatMap { Int($0) }.map(JSONValue.int) ?? .null,
                 "revision": field("pass_revision"), "error": field("pass_error"), "controller": field("controller"),
+                "changes": fields["pass_changes"].flatMap { try? JSONValue.parse($0) } ?? .array([]),
             ]),
             "invalid_revision": field("invalid_revision"),
             "diagnostics": .array(diagnostics),
@@ -124,6 +125,9 @@ public struct StatusReport: Sendable {
             line += " (trigger: \(fields["pass_trigger"] ?? "?"), \(fields["pass_ms"] ?? "?") ms): \(outcome)"
             lines.append(line + ".")
             if let error = fields["pass_error"], !error.isEmpty { lines.append("  \(error)") }
+            for change in (fields["pass_changes"].flatMap { try? JSONValue.parse($0) }?.arrayValue ?? []).compactMap(\.stringValue) {
+                lines.append("  \(change)")
+            }
         }
         if let invalid = fields["invalid_revision"], !invalid.isEmpty {
             lines.append("")

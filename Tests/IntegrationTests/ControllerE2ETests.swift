@@ -1,0 +1,224 @@
+import Foundation
+import RedisClient
+import Spec
+import Testing
+import TestSupport
+
+/// `berth controller` end to end: real redis-server, git, berth-proxy and an upstream.
+@Suite(.serialized) struct ControllerE2ETests {
+    static let secret = "s3cret-for-tests"
+
+    static func appRepo(upstream: String, paths: [String]) -> [String: String] {
+        var routes: [String] = []
+        for (index, path) in paths.enumerated() { routes.append(Repos.route("r\(index)", domain: "app", path: path, url: upstream)) }
+        return ["domains.yaml": Repos.domain("app", hosts: ["app.example.test"]), "routes.yaml": routes.joined(separator: "---\n")]
+    }
+
+    @Test("a signed push webhook makes the proxies serve the new route; bad signatures do nothing; an invalid push changes nothing until fixed")
+    func pushWebhookInvalidAndFix() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let upstream = try FileServer(files: ["one.txt": "one\n", "two.txt": "two\n", "three.txt": "three\n"])
+        let remote = try GitRemote()
+        try remote.push(Self.appRepo(upstream: upstream.url, paths: ["/one.txt"]), message: "first route")
+        let secretFile = remote.root.appending("webhook-secret").path
+        try (Self.secret + "\n").write(toFile: secretFile, atomically: true, encoding: .utf8)
+
+        let controller = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-webhook", secretFile: secretFile)
+        let proxy = try ProxyProcess(redis: redis, replica: "p1")
+        _ = try proxy.waitFor("/one.txt", host: "app.example.test")
+        #expect(try proxy.get("/one.txt", host: "app.example.test").body == "one\n")
+        let passesBefore = try controller.status()["passes"]?.intValue ?? -1
+
+        // Nothing unsigned, mis-signed or replayed with another body's signature gets through.
+        let body = #"{"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000"}"#
+        let unsigned = try controller.webhook(body: body, headers: [])
+        #expect(unsigned.status == 401)
+        #expect(unsigned.body.contains("unsigned"))
+        #expect(try controller.webhook(body: body, headers: [("X-Hub-Signature-256", hubSignature(body, secret: "wrong"))]).status == 401)
+        let otherBody = #"{"ref":"refs/heads/main"}"#
+        #expect(try controller.webhook(body: body, headers: [("X-Hub-Signature-256", hubSignature(otherBody, secret: Self.secret))]).status == 401)
+        #expect(try controller.webhook(body: body, headers: [("X-Gitlab-Token", "wrong")]).status == 401)
+        #expect(try controller.webhook(body: body, headers: [("X-Hub-Signature-256", "sha256=zz")]).status == 401)
+        // A push to another branch is acknowledged and ignored.
+        let other = #"{"ref":"refs/heads/feature"}"#
+        let ignored = try controller.webhook(body: other, headers: [("X-Hub-Signature-256", hubSignature(other, secret: Self.secret))])
+        #expect(ignored.status == 202)
+        #expect(ignored.body.contains("\"triggered\":false"))
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try controller.status()["passes"]?.intValue == passesBefore, "a rejected or ignored webhook must not run a pass")
+        let metrics = try controller.get("/metrics").body
+        #expect(metrics.contains("berth_controller_webhooks_total{result=\"rejected\"} 5"))
+        #expect(metrics.contains("berth_controller_webhooks_total{result=\"ignored\"} 1"))
+
+        // A good push with a signed webhook goes live.
+        let second = try remote.push(Self.appRepo(upstream: upstream.url, paths: ["/one.txt", "/two.txt"]), message: "second route")
+        let pushed = Date()
+        let accepted = try controller.webhook(body: body, headers: [("X-Hub-Signature-256", hubSignature(body, secret: Self.secret))])
+        #expect(accepted.status == 202)
+        #expect(accepted.body.contains("\"triggered\":true"))
+        _ = try proxy.waitFor("/two.txt", host: "app.example.test")
+        print("push-to-live with the webhook: \(Int(Date().timeIntervalSince(pushed) * 1000)) ms")
+        #expect(try statusField(redis, "revision") == second)
+        let generation = try statusField(redis, "generation")
+
+        // An invalid push: nothing of it is applied; status names the file, line and commit.
+        var broken = Self.appRepo(upstream: upstream.url, paths: ["/one.txt", "/two.txt", "/three.txt"])
+        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /three.txt", with: "domain: nope\n  path: /three.txt")
+        let bad = try remote.push(broken, message: "broken: unknown domain")
+        let gitlab = try controller.webhook(body: body, headers: [("X-Gitlab-Token", Self.secret)])
+        #expect(gitlab.status == 202)
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "invalid_revision")) == bad })
+        #expect(try statusField(redis, "pass_outcome") == "invalid")
+        #expect(try statusField(redis, "revision") == second, "the last good revision stays live")
+        #expect(try statusField(redis, "generation") == generation)
+        let status = try BerthCLI().run(["status", "--format", "json"], redis: redis)
+        #expect(status.succeeded, "\(status)")
+        let report = try JSONValue.parse(status.stdout)
+        let diagnostic = report["diagnostics"]?.arrayValue?.first
+        #expect(diagnostic?["file"]?.stringValue == "routes.yaml")
+        #expect((diagnostic?["line"]?.intValue ?? 0) > 0)
+        #expect(diagnostic?["message"]?.stringValue?.contains("nope") == true)
+        let text = try BerthCLI().run(["status"], redis: redis).stdout
+        #expect(text.contains("is NOT applied"))
+        #expect(text.contains("routes.yaml:"))
+        #expect(try proxy.get("/three.txt", host: "app.example.test").status == 404)
+        #expect(try proxy.get("/two.txt", host: "app.example.test").status == 200)
+
+        // The fix converges.
+        let fixed = try remote.push(Self.appRepo(upstream: upstream.url, paths: ["/one.txt", "/two.txt", "/three.txt"]), message: "fixed")
+        #expect(try controller.webhook(body: body, headers: [("X-Gitea-Signature", String(hubSignature(body, secret: Self.secret).dropFirst(7)))]).status == 202)
+        _ = try proxy.waitFor("/three.txt", host: "app.example.test")
+        #expect(eventually(timeout: 10) { (try? statusField(redis, "revision")) == fixed })
+        #expect(try statusField(redis, "invalid_revision") == "")
+        #expect(controller.process.signal(SIGTERM) == 0, "SIGTERM must stop the controller cleanly\n\(controller.process.output)")
+        #expect(try redis.connect().send(["GET", "berth:lock:apply"]) == .null, "the lease is released on SIGTERM")
+    }
+
+    @Test("two controllers: one applies, the other waits; kill -9 the leader and the other takes over")
+    func leaderFailover() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let repo = try Workspace()
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), to: repo)
+        let first = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-A", interval: "1s", leaseTTL: "2s")
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "controller")) == "ctl-A" })
+        let second = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-B", interval: "1s", leaseTTL: "2s")
+        #expect(eventually(timeout: 10) { (try? second.status()["lease_holder"]?.stringValue) == "ctl-A" })
+        #expect(try second.status()["leader"]?.boolValue == false)
+        #expect(try second.get("/readyz").status == 200, "a standby is ready (it reached Redis)")
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(try statusField(redis, "controller") == "ctl-A", "the standby never writes status")
+        #expect(try first.get("/metrics").body.contains("berth_controller_leader 1"))
+        #expect(try second.get("/metrics").body.contains("berth_controller_leader 0"))
+
+        first.process.kill()
+        let killed = Date()
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), to: repo)
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "controller")) == "ctl-B" }, "\(second.process.output)")
+        print("takeover after kill -9 of the leader (lease TTL 2 s): \(Int(Date().timeIntervalSince(killed) * 1000)) ms")
+        #expect(eventually(timeout: 10) {
+            (try? redis.connect().send(["GET", "berth:routetable"]).string)?.contains("\"/b\"") == true
+        }, "the new leader applies the change made while the old one was dead")
+        #expect(second.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("kill -9 mid-apply: the restarted controller converges with nothing duplicated or leaked", arguments: ["apply.after-ports", "apply.after-inventory", "apply.after-publish"])
+    func crashMidApply(failpoint: String) throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let repo = try Workspace()
+        var files = Repos.shop(replicas: 2)
+        try Repos.write(files, to: repo)
+        let crashing = try BackgroundProcess(try BerthCLI().executable,
+                                             ["controller", "--repo", repo.path, "--redis", redis.urlString, "--listen", "127.0.0.1:0",
+                                              "--lease-ttl", "1s", "--holder", "ctl-crash"],
+                                             environment: ["BERTH_FAILPOINT": failpoint])
+        #expect(crashing.waitForExit(timeout: 20) == 9, "the failpoint kills the controller with SIGKILL\n\(crashing.output)")
+
+        let controller = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-recover", interval: "1s", leaseTTL: "1s")
+        #expect(eventually(timeout: 20) { ["applied", "unchanged"].contains((try? statusField(redis, "pass_outcome")) ?? "") && (try? statusField(redis, "controller")) == "ctl-recover" },
+                "\(controller.process.output)")
+        let connection = try redis.connect()
+        let state = try RedisSnapshot(connection, prefix: "berth:")
+        #expect(state.inventory.count == 7, "one row per resource (2 domains, 1 policy, 1 instance, 3 routes): \(state)")
+        #expect(state.ports.count == 2, "one lease per replica port: \(state)")
+        #expect(Set(state.ports.values).count == 2)
+        #expect(state.generation == "1", "published exactly once: \(state)")
+
+        // One more change, and the state after it is what a clean apply gives.
+        files["instances.yaml"] = Repos.instance("shop-api", image: "example.test/shop:1", replicas: 3)
+        try Repos.write(files, to: repo)
+        #expect(eventually(timeout: 20) { ((try? RedisSnapshot(connection, prefix: "berth:"))?.ports.count ?? 0) == 3 })
+        #expect(eventually(timeout: 10) { (try? RedisSnapshot(connection, prefix: "berth:"))?.generation == "2" })
+        #expect(controller.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("drift is corrected with the reason named; a resource that fails alone is retried with backoff while the rest converges")
+    func driftAndFailureIsolation() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let repo = try Workspace()
+        var files = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"])
+        files["instances.yaml"] = Repos.instance("alpha", ports: ["http"]) + "---\n" + Repos.instance("beta", ports: ["http", "admin"])
+        try Repos.write(files, to: repo)
+        let controller = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-drift", interval: "1s",
+                                               extra: ["--port-range", "20000-20001"])
+        // alpha takes one of the two ports; beta needs two and fails alone.
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "pass_outcome")) == "degraded" }, "\(controller.process.output)")
+        let report = try JSONValue.parse(try BerthCLI().run(["status", "--format", "json"], redis: redis).stdout)
+        let resources = Dictionary(uniqueKeysWithValues: (report["resources"]?.arrayValue ?? []).compactMap { item in
+            item["id"]?.stringValue.map { ($0, item) }
+        })
+        #expect(resources["Instance/beta"]?["condition"]?.stringValue == "Failed")
+        #expect(resources["Instance/beta"]?["reason"]?.stringValue == "ports-exhausted")
+        #expect(resources["Instance/beta"]?["next_retry"]?.stringValue != nil)
+        // alpha has its port; with no runtime configured it waits as Progressing (not Failed).
+        #expect(resources["Instance/alpha"]?["condition"]?.stringValue == "Progressing")
+        #expect(resources["Instance/alpha"]?["reason"]?.stringValue == "Pending")
+        #expect(resources["Route/r0"]?["condition"]?.stringValue == "Ready")
+        #expect(try redis.connect().send(["HLEN", "berth:ports"]).integer == 1, "nothing half-allocated for beta")
+
+        // Remove alpha: its port is freed and beta's retry succeeds.
+        files["instances.yaml"] = Repos.instance("beta", ports: ["http", "admin"])
+        try Repos.write(files, to: repo)
+        #expect(eventually(timeout: 30) {
+            let json = try? JSONValue.parse(try BerthCLI().run(["status", "--format", "json"], redis: redis).stdout)
+            return json?["resources"]?.arrayValue?.first { $0["id"]?.stringValue == "Instance/beta" }?["condition"]?.stringValue == "Progressing"
+        }, "\(controller.process.output)")
+        let connection = try redis.connect()
+        let before = try RedisSnapshot(connection, prefix: "berth:")
+        #expect(before.ports.count == 2)
+
+        // Drift: a lease deleted by hand and the route table overwritten by hand.
+        let port = before.ports.keys.sorted().first!
+        _ = try connection.send(["HDEL", "berth:ports", port])
+        _ = try connection.send(["SET", "berth:routetable:hash", "tampered"])
+        #expect(eventually(timeout: 15) { (try? RedisSnapshot(connection, prefix: "berth:"))?.ports == before.ports })
+        #expect(eventually(timeout: 15) { (try? RedisSnapshot(connection, prefix: "berth:"))?.tableHash == before.tableHash })
+        let log = controller.process.stdout
+        #expect(log.contains("port-drift"), "\(log)")
+        #expect(log.contains("route table: drift"), "\(log)")
+        #expect(controller.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("berth sync triggers a pass through Redis and --wait reports it")
+    func syncThroughRedis() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let cli = try BerthCLI()
+        let nobody = try cli.run(["sync"], redis: redis)
+        #expect(nobody.status == 1)
+        #expect(nobody.stderr.contains("no controller is listening"))
+        let repo = try Workspace()
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), to: repo)
+        let controller = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-sync", interval: "1h")
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "pass_outcome")) == "applied" })
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), to: repo)
+        let synced = try cli.run(["sync", "--wait", "--timeout", "20s"], redis: redis)
+        #expect(synced.succeeded, "\(synced)\n\(controller.process.output)")
+        #expect(synced.stdout.contains("applied"))
+        #expect(try redis.connect().send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == true)
+        #expect(controller.process.signal(SIGTERM) == 0)
+    }
+}
