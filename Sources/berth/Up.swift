@@ -69,8 +69,11 @@ struct Up: AsyncParsableCommand {
             options.admin = try socketAddress(admin, option: "--admin")
             proxy = EmbeddedProxy(options: options)
             try stack.start()
-            try proxy.start()
-        } catch let error as ValidationError { throw error } catch { throw printError(error) }
+            do { try proxy.start() } catch {
+                stack.stop()
+                throw fail("the proxy cannot listen: \(error)", hint: "choose free ports with --http and --admin")
+            }
+        } catch let error as ValidationError { throw error } catch let exit as ExitCode { throw exit } catch { throw printError(error) }
 
         // Wait for the first pass so the URLs printed are live.
         let deadline = Date().addingTimeInterval(30)
@@ -144,7 +147,9 @@ final class PrivateRedis {
                              "--logfile", absolute + "/redis.log", "--daemonize", "no"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        // A child inherits the signal mask of the thread that spawns it, and async code runs on
+        // threads that block signals: without this, redis-server would never see our SIGTERM.
+        try withSignalsUnblocked { try process.run() }
         for _ in 0..<100 {
             if fileManager.fileExists(atPath: socket) { return PrivateRedis(process: process, socket: socket) }
             guard process.isRunning else { break }
@@ -160,4 +165,13 @@ final class PrivateRedis {
         process.terminate()
         process.waitUntilExit()
     }
+}
+
+/// Runs `body` with no signal blocked on the calling thread, then restores the mask.
+func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+    var none = sigset_t(), saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    return try body()
 }
