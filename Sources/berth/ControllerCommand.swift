@@ -65,8 +65,12 @@ struct ControllerCommand: AsyncParsableCommand {
         } catch let error as ValidationError { throw error } catch { throw printError(error) }
         let configuration = stack.controller.configuration
         writeStdout("berth controller \(configuration.holder): repository \(configuration.repository)\(configuration.ref.map { " @ \($0)" } ?? ""), redis \(state.redisURL) (prefix \(configuration.prefix)), every \(interval); listening on \(stack.boundListener)\(webhookSecretFile == nil ? " (webhook disabled: no --webhook-secret-file)" : "")\n")
-        try await runUntilSignalled([BlockingService(start: {}, stop: { stack.stop() })])
-        writeStdout("berth controller \(configuration.holder): stopped; lease released.\n")
+        let ledAtStop = LockedBox(false)
+        try await runUntilSignalled([BlockingService(start: {}, stop: {
+            _ = ledAtStop.exchange(stack.controller.snapshot.leader)
+            stack.stop()
+        })])
+        writeStdout("berth controller \(configuration.holder): stopped\(ledAtStop.current ? "; apply lease released" : " (was standby)").\n")
     }
 
     func makeConfiguration() throws -> ControllerConfiguration {

@@ -120,7 +120,33 @@ import TestSupport
         #expect(eventually(timeout: 10) {
             (try? redis.connect().send(["GET", "berth:routetable"]).string)?.contains("\"/b\"") == true
         }, "the new leader applies the change made while the old one was dead")
+        // Pass numbers carry on from the old leader's, so `berth sync --wait` still tells new from old.
+        let synced = try BerthCLI().run(["sync", "--wait", "--timeout", "20s"], redis: redis)
+        #expect(synced.succeeded, "\(synced)")
         #expect(second.process.signal(SIGTERM) == 0)
+        #expect(second.process.stdout.contains("apply lease released"))
+    }
+
+    @Test("a webhook that reaches a standby is passed on to the leader; a bare repository path is read through git")
+    func webhookToStandby() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let remote = try GitRemote()
+        try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), message: "first")
+        let secretFile = remote.root.appending("secret").path
+        try Self.secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        // No --ref and a path, not a URL: the bare repository is still read through git (HEAD's branch).
+        let leader = try ControllerProcess(repo: remote.bare, redis: redis, holder: "ctl-L", interval: "1h", secretFile: secretFile)
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "controller")) == "ctl-L" }, "\(leader.process.output)")
+        let standby = try ControllerProcess(repo: remote.bare, redis: redis, holder: "ctl-S", interval: "1h", secretFile: secretFile)
+        #expect(eventually(timeout: 10) { (try? standby.status()["lease_holder"]?.stringValue) == "ctl-L" })
+        let second = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "second")
+        let body = #"{"ref":"refs/heads/main"}"#
+        #expect(try standby.webhook(body: body, headers: [("X-Hub-Signature-256", hubSignature(body, secret: Self.secret))]).status == 202)
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "revision")) == second }, "\(leader.process.output)\n\(standby.process.output)")
+        #expect(standby.process.signal(SIGTERM) == 0)
+        #expect(standby.process.stdout.contains("(was standby)"))
+        #expect(leader.process.signal(SIGTERM) == 0)
     }
 
     @Test("kill -9 mid-apply: the restarted controller converges with nothing duplicated or leaked", arguments: ["apply.after-ports", "apply.after-inventory", "apply.after-publish"])
@@ -199,6 +225,28 @@ import TestSupport
         let log = controller.process.stdout
         #expect(log.contains("port-drift"), "\(log)")
         #expect(log.contains("route table: drift"), "\(log)")
+        #expect(controller.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("the example post-receive hook makes a push to a bare repository go live, and the pusher sees the outcome")
+    func postReceiveHook() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let remote = try GitRemote()
+        try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), message: "first")
+        let hook = remote.bare + "/hooks/post-receive"
+        try FileManager.default.copyItem(atPath: UpE2ETests.packageRoot + "/examples/hooks/post-receive", toPath: hook)
+        let controller = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-hook", interval: "1h")
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "pass_outcome")) == "applied" }, "\(controller.process.output)")
+        let environment = ["BERTH": try BerthCLI().executable, "BERTH_REDIS_URL": redis.urlString, "BERTH_SYNC_WAIT": "1", "BERTH_SYNC_TIMEOUT": "20s"]
+        let second = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "second", environment: environment)
+        #expect(try statusField(redis, "revision") == second, "the hook waited for the pass, so it is live when the push returns")
+        // An invalid push is accepted by git (the hook cannot refuse it), applies nothing, and the pusher is told.
+        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
+        broken["routes.yaml"]! += "  unknownField: 1\n"
+        let push = try remote.pushCapturingOutput(broken, message: "broken", environment: environment)
+        #expect(push.contains("invalid"), "\(push)")
+        #expect(try statusField(redis, "revision") == second)
         #expect(controller.process.signal(SIGTERM) == 0)
     }
 

@@ -100,15 +100,27 @@ struct GitRemote {
         try work.git(["remote", "add", "origin", bare])
     }
 
-    /// Writes `files` (replacing the tree), commits and pushes; returns the commit id.
-    @discardableResult
-    func push(_ files: [String: String], message: String, environment: [String: String] = [:]) throws -> String {
+    /// Like `push`, returning what git printed (a hook's output arrives as `remote: …` lines).
+    func pushCapturingOutput(_ files: [String: String], message: String, environment: [String: String] = [:]) throws -> String {
+        try commit(files, message: message)
+        let push = try runProcess("git", ["push", "origin", "HEAD:refs/heads/main"], in: work.path, environment: environment)
+        guard push.succeeded else { throw TestSupportError("git push failed: \(push)") }
+        return push.stdout + push.stderr
+    }
+
+    private func commit(_ files: [String: String], message: String) throws {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? [] where name.hasSuffix(".yaml") {
             try work.remove(name)
         }
         try Repos.write(files, to: work)
         try work.git(["add", "-A"])
         try work.git(["commit", "-q", "-m", message])
+    }
+
+    /// Writes `files` (replacing the tree), commits and pushes; returns the commit id.
+    @discardableResult
+    func push(_ files: [String: String], message: String, environment: [String: String] = [:]) throws -> String {
+        try commit(files, message: message)
         let push = try runProcess("git", ["push", "-q", "origin", "HEAD:refs/heads/main"], in: work.path, environment: environment)
         guard push.succeeded else { throw TestSupportError("git push failed: \(push)") }
         return try work.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -84,6 +84,9 @@ public final class Controller: @unchecked Sendable {
     private var lease: Lease?
     private var keeper: LeaseKeeper?
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
+    /// Pass numbers continue across leaders (read back from status on taking the lease), so
+    /// `berth sync --wait` can tell a new pass from an old one after a failover.
+    private var nextSequence = 1
 
     // Shared with readers (HTTP listener), under `lock`.
     private var snapshotState = ControllerSnapshot()
@@ -132,6 +135,17 @@ public final class Controller: @unchecked Sendable {
 
     public var snapshot: ControllerSnapshot { lock.withLock { snapshotState } }
 
+    /// Passes a trigger on to whichever controller leads (through `<prefix>control`), for triggers
+    /// that reached a standby, such as a webhook behind a load balancer. Does not block the caller.
+    public func forwardToLeader(_ reason: String) {
+        let url = configuration.redisURL, channel = SyncListener.channel(prefix: configuration.prefix)
+        DispatchQueue.global().async {
+            guard let connection = try? RedisConnection(url, connectTimeout: .seconds(2), commandTimeout: .seconds(2)) else { return }
+            defer { connection.close() }
+            _ = try? connection.send(["PUBLISH", channel, reason + " (forwarded by a standby)"])
+        }
+    }
+
     private func loop() {
         var reason = "start"
         while true {
@@ -171,7 +185,7 @@ public final class Controller: @unchecked Sendable {
 
     private func runPass(trigger: String) -> PassRecord {
         let clock = ContinuousClock.now
-        var record = PassRecord(sequence: lock.withLock { snapshotState.passes + 1 }, trigger: trigger, startedAt: now(),
+        var record = PassRecord(sequence: 0, trigger: trigger, startedAt: now(),
                                 duration: 0, outcome: .failed)
         pass(&record, since: clock)
         record.duration = seconds(ContinuousClock.now - clock)
@@ -183,7 +197,10 @@ public final class Controller: @unchecked Sendable {
         let started = record.startedAt
         let store: RedisStateStore, lease: Lease
         switch leadership() {
-        case .leader(let s, let l): (store, lease) = (s, l)
+        case .leader(let s, let l):
+            (store, lease) = (s, l)
+            record.sequence = nextSequence
+            nextSequence += 1
         case .standby:
             record.outcome = .standby
             return
@@ -198,24 +215,7 @@ public final class Controller: @unchecked Sendable {
             do {
                 let snapshot = try source.snapshot()
                 record.revision = snapshot.revision
-                let loaded = SpecLoader.load(files: snapshot.files.map { (path: $0.path, contents: $0.contents) })
-                if loaded.isValid {
-                    desired = (loaded.state, snapshot.revision, snapshot.origin)
-                    lastGood = (loaded.state, snapshot.revision, snapshot.origin)
-                    fields["invalid_revision"] = ""
-                    fields["diagnostics"] = ""
-                    lock.withLock { snapshotState.invalid = nil }
-                } else {
-                    record.outcome = .invalid
-                    let errors = loaded.diagnostics.filter { $0.severity == .error }
-                    record.error = "revision \(PlanRenderer.shortRevision(snapshot.revision)) is not valid (\(errors.count) error\(errors.count == 1 ? "" : "s")); "
-                        + (lastGood.map { "revision \(PlanRenderer.shortRevision($0.revision)) stays live" } ?? "nothing was applied")
-                    fields["invalid_revision"] = snapshot.revision
-                    fields["diagnostics"] = JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
-                    let invalid = InvalidRevision(revision: snapshot.revision, diagnostics: loaded.diagnostics.map(\.rendered))
-                    lock.withLock { snapshotState.invalid = invalid }
-                    desired = lastGood.map { ($0.desired, $0.revision, $0.origin) }
-                }
+                desired = evaluate(snapshot, &record, &fields)
             } catch {
                 record.outcome = .fetchFailed
                 record.error = "\(error)"
@@ -298,6 +298,41 @@ public final class Controller: @unchecked Sendable {
         }
     }
 
+    /// Loads and validates a snapshot. Returns what to reconcile: the snapshot when valid, else the
+    /// last good revision (nil if there is none). An unchanged revision is not parsed again.
+    private func evaluate(_ snapshot: SourceSnapshot, _ record: inout PassRecord,
+                          _ fields: inout [String: String]) -> (state: DesiredState, revision: String, origin: String)? {
+        let fallback = lastGood.map { (state: $0.desired, revision: $0.revision, origin: $0.origin) }
+        let stillLive = lastGood.map { "revision \(PlanRenderer.shortRevision($0.revision)) stays live" } ?? "nothing was applied"
+        if let good = lastGood, good.revision == snapshot.revision {
+            fields["invalid_revision"] = ""
+            fields["diagnostics"] = ""
+            lock.withLock { snapshotState.invalid = nil }
+            return fallback
+        }
+        if let invalid = lock.withLock({ snapshotState.invalid }), invalid.revision == snapshot.revision {
+            record.outcome = .invalid
+            record.error = "revision \(PlanRenderer.shortRevision(snapshot.revision)) is still not valid; \(stillLive)"
+            return fallback
+        }
+        let loaded = SpecLoader.load(files: snapshot.files.map { (path: $0.path, contents: $0.contents) })
+        if loaded.isValid {
+            lastGood = (loaded.state, snapshot.revision, snapshot.origin)
+            fields["invalid_revision"] = ""
+            fields["diagnostics"] = ""
+            lock.withLock { snapshotState.invalid = nil }
+            return (loaded.state, snapshot.revision, snapshot.origin)
+        }
+        record.outcome = .invalid
+        let errors = loaded.diagnostics.filter { $0.severity == .error }.count
+        record.error = "revision \(PlanRenderer.shortRevision(snapshot.revision)) is not valid (\(errors) error\(errors == 1 ? "" : "s")); \(stillLive)"
+        fields["invalid_revision"] = snapshot.revision
+        fields["diagnostics"] = JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
+        let invalid = InvalidRevision(revision: snapshot.revision, diagnostics: loaded.diagnostics.map(\.rendered))
+        lock.withLock { snapshotState.invalid = invalid }
+        return fallback
+    }
+
     /// One line per planned change, with its reasons (drift included), for status and the log.
     static func describe(_ plan: Plan) -> [String] {
         var lines = plan.changes.filter { $0.action != .noop }.map { change in
@@ -331,6 +366,8 @@ public final class Controller: @unchecked Sendable {
         if let lease, let store { return .leader(store, lease) }
         do {
             let lease = try store!.acquireLease(holder: configuration.holder, ttlMilliseconds: configuration.leaseTTLMilliseconds)
+            let recorded = try? store!.connection.send(["HGET", RedisKeys(prefix: configuration.prefix).status, "pass_sequence"]).string.flatMap { Int($0) }
+            nextSequence = max(nextSequence, (recorded ?? 0) + 1)
             let renewer = renewer!
             self.lease = lease
             keeper = LeaseKeeper(lease: lease) { try renewer.renewLease($0) }

@@ -70,7 +70,9 @@ public final class ControllerAPI: @unchecked Sendable {
                              body: JSONValue.object(["triggered": .bool(false), "reason": .string("push to \(pushed!) is not the watched ref \(watchedRef!)")]).canonicalString + "\n")
             }
             count("accepted")
-            controller.trigger("webhook" + (pushed.map { " (\($0))" } ?? ""))
+            let reason = "webhook" + (pushed.map { " (\($0))" } ?? "")
+            controller.trigger(reason)
+            if !controller.snapshot.leader { controller.forwardToLeader(reason) }
             return Reply(status: 202, contentType: "application/json",
                          body: JSONValue.object(["triggered": .bool(true), "verified_by": .string(scheme)]).canonicalString + "\n")
         }
