@@ -22,13 +22,16 @@ struct Status: ParsableCommand {
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: OutputOptions
 
+    @Flag(help: "List every resource in text output, Ready ones included (by default they are only counted when there are more than 50).")
+    var all = false
+
     func run() throws {
         do {
             let connection = try RedisConnection(redis.redisURL)
             defer { connection.close() }
             let report = try StatusReport.read(connection, prefix: redis.prefix)
             switch output.format {
-            case .text: writeStdout(report.text())
+            case .text: writeStdout(report.text(allResources: all))
             case .json: writeStdout(report.json().prettyString + "\n")
             }
         } catch let error as RedisError {

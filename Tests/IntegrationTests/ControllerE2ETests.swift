@@ -1,4 +1,5 @@
 import Foundation
+import Reconciler
 import RedisClient
 import Spec
 import Testing
@@ -47,6 +48,17 @@ import TestSupport
         #expect(ignored.body.contains("\"triggered\":false"))
         Thread.sleep(forTimeInterval: 0.5)
         #expect(try controller.status()["passes"]?.intValue == passesBefore, "a rejected or ignored webhook must not run a pass")
+        // A replica that stopped following (its heartbeat names an old generation) is named as stale.
+        let ghost = try redis.connect()
+        _ = try ghost.send(["HSET", "berth:proxy:ghost", "generation", "0", "revision", "old", "seen_at", Timestamps.string(Date())])
+        var proxies = ""
+        let listed = try eventually(timeout: 15) {  // the real replica's heartbeat follows the table within seconds
+            proxies = try BerthCLI().run(["status"], redis: redis).stdout
+            return proxies.contains("live on 1/2 proxies")
+        }
+        #expect(listed, "\(proxies)")
+        #expect(proxies.contains("ghost: generation 0 — STALE"), "\(proxies)")
+        _ = try ghost.send(["DEL", "berth:proxy:ghost"])
         let metrics = try controller.get("/metrics").body
         #expect(metrics.contains("berth_controller_webhooks_total{result=\"rejected\"} 5"))
         #expect(metrics.contains("berth_controller_webhooks_total{result=\"ignored\"} 1"))
@@ -125,6 +137,27 @@ import TestSupport
         #expect(synced.succeeded, "\(synced)")
         #expect(second.process.signal(SIGTERM) == 0)
         #expect(second.process.stdout.contains("apply lease released"))
+    }
+
+    @Test("a controller whose lease is taken over stops writing at once")
+    func lostLeaseStopsWrites() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let repo = try Workspace()
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), to: repo)
+        let controller = try ControllerProcess(repo: repo.path, redis: redis, holder: "ctl-lose", interval: "200ms", leaseTTL: "3s")
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "controller")) == "ctl-lose" })
+        // Someone else takes the lease (as after a network partition longer than the TTL).
+        let connection = try redis.connect()
+        _ = try connection.send(["SET", "berth:lock:apply", #"{"holder":"intruder","fence":999,"since":"now"}"#, "PX", "60000"])
+        _ = try connection.send(["HSET", "berth:status", "controller", "intruder", "pass_sequence", "0"])
+        try Repos.write(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), to: repo)
+        #expect(eventually(timeout: 10) { (try? controller.status()["leader"]?.boolValue) == false }, "\(controller.process.output)")
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try statusField(redis, "controller") == "intruder", "nothing more is written by the controller that lost the lease")
+        #expect(try connection.send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == false, "the change is not applied without the lease")
+        #expect(try controller.status()["lease_holder"]?.stringValue == "intruder")
+        #expect(controller.process.signal(SIGTERM) == 0)
     }
 
     @Test("a webhook that reaches a standby is passed on to the leader; a bare repository path is read through git")

@@ -193,3 +193,15 @@ import Spec
         #expect(metrics.contains(#"berth_controller_webhooks_total{result="ignored"} 1"#))
     }
 }
+
+@Suite struct TimestampTests {
+    @Test(arguments: [0.0, 1_700_000_000.123, 1_700_000_000.999, 951_782_400.5, -1.25, 4_102_444_799.0])
+    func matchesFoundationsFormatter(_ seconds: Double) {
+        let date = Date(timeIntervalSince1970: seconds)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let truncated = Date(timeIntervalSince1970: (seconds * 1000).rounded(.down) / 1000)
+        #expect(Timestamps.string(date) == formatter.string(from: truncated))
+        #expect(Timestamps.date(Timestamps.string(date)).map { abs($0.timeIntervalSince(truncated)) < 0.0005 } == true)
+    }
+}

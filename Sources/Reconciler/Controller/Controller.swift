@@ -87,6 +87,8 @@ public final class Controller: @unchecked Sendable {
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
     private var nextSequence = 1
+    /// The conditions last recorded in status; the (large) field is rewritten only when they change.
+    private var recordedConditions: [ResourceID: ResourceCondition]?
 
     // Shared with readers (HTTP listener), under `lock`.
     private var snapshotState = ControllerSnapshot()
@@ -209,6 +211,7 @@ public final class Controller: @unchecked Sendable {
             return
         }
         var fields: [String: String] = [:]
+        var pendingConditions: [ResourceID: ResourceCondition]?
         do {
             // Fetch, load, validate.
             var desired: (state: DesiredState, revision: String, origin: String)?
@@ -264,7 +267,10 @@ public final class Controller: @unchecked Sendable {
                     fields["origin"] = desired.origin
                     fields["generation"] = String(observed.generation)
                 }
-                fields["resources"] = JSONValue.object(Dictionary(uniqueKeysWithValues: conditions.map { ($0.key.description, $0.value.json) })).canonicalString
+                if conditions != recordedConditions {
+                    fields["resources"] = JSONValue.object(Dictionary(uniqueKeysWithValues: conditions.map { ($0.key.description, $0.value.json) })).canonicalString
+                    pendingConditions = conditions
+                }
             }
         } catch let error as StateError where error.code == "lease-lost" {
             record.outcome = .failed
@@ -291,6 +297,7 @@ public final class Controller: @unchecked Sendable {
         do {
             try checkLease()
             try store.recordStatus(fields, lease: lease)
+            if let pendingConditions { recordedConditions = pendingConditions }
         } catch let error as StateError where error.code == "lease-lost" {
             dropLeadership()
         } catch {
@@ -401,6 +408,7 @@ public final class Controller: @unchecked Sendable {
         keeper?.stop()
         keeper = nil
         lease = nil
+        recordedConditions = nil  // another leader may have written status meanwhile
         lock.withLock { snapshotState.leader = false }
     }
 
@@ -448,10 +456,18 @@ public struct ControllerSnapshot: Sendable {
         return lastPass.outcome != .failed
     }
 
-    public var json: JSONValue {
+    public var json: JSONValue { json(allResources: true) }
+
+    /// With `allResources` false, Ready resources are only counted (a repository of 10,000 routes
+    /// would otherwise make every /status answer megabytes long).
+    public func json(allResources: Bool) -> JSONValue {
+        let listed = allResources ? conditions : conditions.filter { $0.value.state != .ready }
+        var counts: [String: JSONValue] = [:]
+        for state in ResourceCondition.State.allCases { counts[state.rawValue] = .int(conditions.values.filter { $0.state == state }.count) }
         var object: [String: JSONValue] = [
             "controller": .string(holder), "leader": .bool(leader), "generation": .int(generation), "passes": .int(passes),
-            "resources": .object(Dictionary(uniqueKeysWithValues: conditions.map { ($0.key.description, $0.value.json) })),
+            "resource_counts": .object(counts),
+            (allResources ? "resources" : "resources_not_ready"): .object(Dictionary(uniqueKeysWithValues: listed.map { ($0.key.description, $0.value.json) })),
         ]
         if let leaseHolder { object["lease_holder"] = .string(leaseHolder) }
         if let revision { object["revision"] = .string(revision) }

@@ -37,7 +37,9 @@ public final class ControllerAPI: @unchecked Sendable {
             }
             return Reply(status: 503, body: "not ready: " + (snapshot.lastPass == nil ? "no pass has finished yet" : snapshot.lastPass?.error ?? snapshot.lastError ?? "last pass failed") + "\n")
         case ("GET", "/status"), ("HEAD", "/status"):
-            return Reply(status: 200, contentType: "application/json", body: controller.snapshot.json.prettyString + "\n")
+            // Ready resources are listed only when asked for (`/status?resources=all`).
+            let all = target.contains("resources=all")
+            return Reply(status: 200, contentType: "application/json", body: controller.snapshot.json(allResources: all).prettyString + "\n")
         case ("GET", "/metrics"), ("HEAD", "/metrics"):
             return Reply(status: 200, contentType: "text/plain; version=0.0.4", body: metrics())
         case ("GET", "/"), ("HEAD", "/"):
@@ -84,7 +86,7 @@ public final class ControllerAPI: @unchecked Sendable {
         let snapshot = controller.snapshot
         var text = "berth controller \(snapshot.holder): \(snapshot.leader ? "leading" : "standby")"
         if let revision = snapshot.revision { text += ", revision \(PlanRenderer.shortRevision(revision)) (generation \(snapshot.generation))" }
-        text += "\n\nGET /status    this controller's state as JSON\nGET /metrics   Prometheus metrics\nGET /healthz, /readyz\nPOST /hooks/git  push webhook (signed)\n"
+        text += "\n\nGET /status    this controller's state as JSON (?resources=all lists Ready ones too)\nGET /metrics   Prometheus metrics\nGET /healthz, /readyz\nPOST /hooks/git  push webhook (signed)\n"
         return text
     }
 

@@ -106,7 +106,9 @@ public struct StatusReport: Sendable {
         ])
     }
 
-    public func text(now: Date = Date()) -> String {
+    /// Failed and Progressing resources are always listed; Ready ones only with `allResources`
+    /// or when there are few.
+    public func text(now: Date = Date(), allResources: Bool = false) -> String {
         var lines: [String] = []
         func short(_ revision: String?) -> String { revision.map(PlanRenderer.shortRevision) ?? "?" }
         func ago(_ stamp: String?) -> String {
@@ -145,7 +147,9 @@ public struct StatusReport: Sendable {
             let counts = ResourceCondition.State.allCases.map { state in "\(resources.filter { $0.condition.state == state }.count) \(state.rawValue)" }
             lines.append("Resources (\(resources.count)): " + counts.joined(separator: ", ") + ".")
             let order: [ResourceCondition.State: Int] = [.failed: 0, .progressing: 1, .ready: 2]
-            for item in resources.sorted(by: { (order[$0.condition.state]!, $0.id) < (order[$1.condition.state]!, $1.id) }) {
+            let listReady = allResources || resources.count <= 50
+            for item in resources.sorted(by: { (order[$0.condition.state]!, $0.id) < (order[$1.condition.state]!, $1.id) })
+            where listReady || item.condition.state != .ready {
                 let condition = item.condition
                 var line = "  " + condition.state.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + item.id + "  " + condition.reason
                 line += " since \(Timestamps.string(condition.since))"
@@ -153,6 +157,7 @@ public struct StatusReport: Sendable {
                 lines.append(line)
                 if condition.state != .ready, !condition.message.isEmpty { lines.append("      \(condition.message)") }
             }
+            if !listReady { lines.append("  (Ready resources are not listed; --all lists them.)") }
         }
         lines.append("")
         if replicas.isEmpty {
