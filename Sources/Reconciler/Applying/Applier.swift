@@ -101,7 +101,7 @@ public struct Applier {
             if case .instance(let instance) = resource {
                 for owner in PortOwner.owners(of: instance) { ports[owner.description] = assigned[owner.description] }
             }
-            records.append(InventoryRecord(id: change.id, specHash: resource.specHash, spec: resource.canonicalSpec, ports: ports,
+            records.append(InventoryRecord(id: change.id, specHash: plan.desired.specHash(of: resource), spec: resource.canonicalSpec, ports: ports,
                                            declarationIndex: plan.desired.declarationOrder[change.id] ?? 0,
                                            revision: plan.revision, appliedAt: appliedAt))
             switch change.action {

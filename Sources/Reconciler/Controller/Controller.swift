@@ -228,7 +228,7 @@ public final class Controller: @unchecked Sendable {
             // Reconcile what is good: the new revision, or the last good one (drift is still corrected).
             if let desired {
                 try checkLease()
-                let observed = try store.observe()
+                let observed = try store.observe(fingerprint: false)
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
                                         observed: observed, configuration: configuration.planner)
                 record.changes = Self.describe(plan)
