@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "ProxyProtocol", targets: ["ProxyProtocol"]),
         .library(name: "DataPlane", targets: ["DataPlane"]),
+        .library(name: "Auth", targets: ["Auth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -40,6 +42,13 @@ let package = Package(
         // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
         // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
         .target(name: "ProxyProtocol"),
+        // Auth at the edge, pure: compiled policies from the route table, bearer/basic (bcrypt)/JWT/
+        // forward/ipAllow decisions, JWS and JWKS parsing. Bytes in, verdicts out: no network I/O
+        // (JWKS fetching, forward subrequests and bcrypt scheduling belong to the proxy).
+        .target(name: "Auth", dependencies: [
+            "Spec",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         // Sources, planner, applier, and the controller loop with its HTTP listener (status, metrics,
         // push webhook) on SwiftNIO.
         .target(name: "Reconciler", dependencies: [
@@ -71,6 +80,10 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
+        .testTarget(name: "AuthTests", dependencies: [
+            "Auth", "Spec",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "DataPlaneTests", dependencies: [
             "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
