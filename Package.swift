@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "AuthTests", dependencies: [
             "Auth", "Spec",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
-        ]),
+        ], exclude: ["Scripts"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
             "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
