@@ -32,7 +32,7 @@ struct ExternalTokenTests {
         #expect(jws.algorithm.rawValue == algorithm)
         let decision = Self.policy.evaluate(.make(authorization: ["Bearer " + token]), now: 1_800_000_000) { _ in .available(set, refetchAllowed: false) }
         #expect(decision.grant == AuthGrant(identity: "py-user", scopes: ["read", "write"],
-                                            upstreamHeaders: [Header("x-auth-user", "py-user"), Header("x-auth-scopes", "read write")]))
+                                            upstreamHeaders: [HeaderField("x-auth-user", "py-user"), HeaderField("x-auth-scopes", "read write")]))
     }
 
     /// The same tokens one bit off in the signature's first byte must fail: the pass above is

@@ -152,7 +152,7 @@ struct JWTPolicyTests {
         case (.allow(let grant), .allow(let user, let scopes)):
             #expect(grant.identity == user)
             #expect(grant.scopes == scopes)
-            #expect(grant.upstreamHeaders == [Header("x-auth-user", user), Header("x-auth-scopes", scopes.joined(separator: " "))])
+            #expect(grant.upstreamHeaders == [HeaderField("x-auth-user", user), HeaderField("x-auth-scopes", scopes.joined(separator: " "))])
         case (.deny(let denial), .deny(let status, let error)):
             #expect(denial.status == status, "\(denial.reason)")
             #expect(denial.bearerError == error, "\(denial.reason)")

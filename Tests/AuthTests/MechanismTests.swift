@@ -53,7 +53,7 @@ struct MechanismTests {
         let decision = Self.bearer.evaluate(.make(authorization: testCase.authorization), now: 0)
         if let identity = testCase.identity {
             #expect(decision.grant?.identity == identity)
-            #expect(decision.grant?.upstreamHeaders == [Header("x-auth-user", identity)])
+            #expect(decision.grant?.upstreamHeaders == [HeaderField("x-auth-user", identity)])
         } else {
             let denial = decision.denial
             #expect(denial?.status == 401)
@@ -156,9 +156,9 @@ struct MechanismTests {
         #expect(sub.url == "http://127.0.0.1:4181/auth")
         #expect(sub.method == "GET")
         #expect(sub.headers == [
-            Header("x-forwarded-method", "POST"), Header("x-forwarded-proto", "https"), Header("x-forwarded-host", "api.example"),
-            Header("x-forwarded-uri", "/admin/..;/x?y=1"), Header("x-forwarded-for", "2001:db8::7"),
-            Header("authorization", "Bearer abc"), Header("cookie", "session=1"),
+            HeaderField("x-forwarded-method", "POST"), HeaderField("x-forwarded-proto", "https"), HeaderField("x-forwarded-host", "api.example"),
+            HeaderField("x-forwarded-uri", "/admin/..;/x?y=1"), HeaderField("x-forwarded-for", "2001:db8::7"),
+            HeaderField("authorization", "Bearer abc"), HeaderField("cookie", "session=1"),
         ])
         #expect(Self.forward.headersToRemove == ["x-auth-user", "x-auth-scopes", "x-forwarded-user", "remote-email"])
     }
@@ -172,7 +172,7 @@ struct MechanismTests {
         let verdict = Self.forward.forwardVerdict(status: status, headers: answer)
         if allows {
             #expect(verdict == .allow(AuthGrant(identity: nil, scopes: [], upstreamHeaders: [
-                Header("x-forwarded-user", "alice"), Header("remote-email", "a@example.com"),
+                HeaderField("x-forwarded-user", "alice"), HeaderField("remote-email", "a@example.com"),
             ])))
         } else {
             #expect(verdict == .returnToClient)

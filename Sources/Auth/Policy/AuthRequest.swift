@@ -61,9 +61,9 @@ public struct AuthGrant: Sendable, Equatable {
     /// nil for ipAllow-only and forward policies (forward passes identity through `copyHeaders`).
     public var identity: String?
     public var scopes: [String]
-    public var upstreamHeaders: [Header]
+    public var upstreamHeaders: [HeaderField]
 
-    public init(identity: String?, scopes: [String], upstreamHeaders: [Header]) {
+    public init(identity: String?, scopes: [String], upstreamHeaders: [HeaderField]) {
         self.identity = identity
         self.scopes = scopes
         self.upstreamHeaders = upstreamHeaders
@@ -71,7 +71,7 @@ public struct AuthGrant: Sendable, Equatable {
 }
 
 /// A header field; `name` is lower-case.
-public struct Header: Sendable, Equatable, Hashable {
+public struct HeaderField: Sendable, Equatable, Hashable {
     public var name: String
     public var value: String
     public init(_ name: String, _ value: String) {
@@ -102,9 +102,9 @@ public struct AuthDenial: Sendable, Equatable {
     }
 
     /// The response header fields, lower-case names.
-    public var headers: [Header] {
-        var out = [Header("content-type", "text/plain; charset=utf-8"), Header("cache-control", "no-store")]
-        if let wwwAuthenticate { out.append(Header("www-authenticate", wwwAuthenticate)) }
+    public var headers: [HeaderField] {
+        var out = [HeaderField("content-type", "text/plain; charset=utf-8"), HeaderField("cache-control", "no-store")]
+        if let wwwAuthenticate { out.append(HeaderField("www-authenticate", wwwAuthenticate)) }
         return out
     }
 }

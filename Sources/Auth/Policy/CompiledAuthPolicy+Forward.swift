@@ -9,14 +9,14 @@ extension CompiledAuthPolicy {
     /// `X-Forwarded-*` fields.
     func forwardSubrequest(_ request: AuthRequest, settings: ForwardSettings) -> ForwardSubrequest {
         var headers = [
-            Header("x-forwarded-method", request.method),
-            Header("x-forwarded-proto", request.scheme),
-            Header("x-forwarded-host", request.host),
-            Header("x-forwarded-uri", request.target),
-            Header("x-forwarded-for", CIDRText.format(request.clientAddress)),
+            HeaderField("x-forwarded-method", request.method),
+            HeaderField("x-forwarded-proto", request.scheme),
+            HeaderField("x-forwarded-host", request.host),
+            HeaderField("x-forwarded-uri", request.target),
+            HeaderField("x-forwarded-for", CIDRText.format(request.clientAddress)),
         ]
         for header in request.headers where Self.forwardedRequestHeaders.contains(header.name) {
-            headers.append(Header(header.name, header.value))
+            headers.append(HeaderField(header.name, header.value))
         }
         return ForwardSubrequest(policy: name, url: settings.url, method: "GET", headers: headers)
     }
@@ -27,13 +27,13 @@ extension CompiledAuthPolicy {
     public func forwardVerdict(status: Int, headers: [(name: String, value: String)]) -> ForwardVerdict {
         guard case .forward(let settings)? = mechanism else { return .returnToClient }
         guard (200...299).contains(status) else { return .returnToClient }
-        var copied: [Header] = []
+        var copied: [HeaderField] = []
         for header in headers {
             let name = header.name.lowercased()
             guard settings.copyHeaders.contains(name) else { continue }
             // A value with CR/LF/NUL cannot be forwarded safely; drop it rather than fail the request.
             guard !header.value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else { continue }
-            copied.append(Header(name, header.value))
+            copied.append(HeaderField(name, header.value))
         }
         return .allow(AuthGrant(identity: nil, scopes: [], upstreamHeaders: copied))
     }
@@ -52,7 +52,7 @@ public struct ForwardSubrequest: Sendable, Equatable {
     public var url: String
     public var method: String
     /// Lower-case names.
-    public var headers: [Header]
+    public var headers: [HeaderField]
 }
 
 public enum ForwardVerdict: Sendable, Equatable {

@@ -171,10 +171,10 @@ public struct CompiledAuthPolicy: Sendable {
         }
     }
 
-    func grant(identity: String?, scopes: [String], extra: [Header] = []) -> AuthGrant {
-        var headers: [Header] = []
-        if let identity, !identity.isEmpty { headers.append(Header(userHeader, identity)) }
-        if identity != nil, !scopes.isEmpty { headers.append(Header(scopesHeader, scopes.joined(separator: " "))) }
+    func grant(identity: String?, scopes: [String], extra: [HeaderField] = []) -> AuthGrant {
+        var headers: [HeaderField] = []
+        if let identity, !identity.isEmpty { headers.append(HeaderField(userHeader, identity)) }
+        if identity != nil, !scopes.isEmpty { headers.append(HeaderField(scopesHeader, scopes.joined(separator: " "))) }
         return AuthGrant(identity: identity, scopes: scopes, upstreamHeaders: headers + extra)
     }
 
