@@ -212,6 +212,21 @@ struct MechanismTests {
         #expect((decision.grant != nil ? 200 : decision.denial?.status) == status)
     }
 
+    /// The realm echoes the Host the route matched; if a proxy ever passed a hostile one through,
+    /// it must not break out of the quoted-string or the header (RFC 9110 §5.6.4), and the
+    /// metadata URL is left out rather than built from it.
+    @Test("hostile host in challenges")
+    func hostileHost() {
+        let request = AuthRequest.make(host: "evil\"\r\nx-admin: 1\\")
+        let bearerChallenge = Self.bearer.evaluate(request, now: 0).denial?.wwwAuthenticate
+        #expect(bearerChallenge == #"Bearer realm="evil\"x-admin: 1\\""#)
+        let jwt = try! CompiledAuthPolicy(name: "j", json: AuthPolicy(name: "j", mechanism: .jwt(.init(
+            issuer: "i", audiences: ["a"], jwksURL: "https://k.example/jwks"))).canonicalSpec)
+        let jwtChallenge = jwt.evaluate(request, now: 0).denial?.wwwAuthenticate ?? ""
+        #expect(!jwtChallenge.contains("resource_metadata"))
+        #expect(!jwtChallenge.contains("\r") && !jwtChallenge.contains("\n"))
+    }
+
     @Test("a textual client address that is not an IP is refused by the initializer")
     func badAddress() {
         #expect(AuthRequest(method: "GET", host: "h", target: "/", headers: [], clientAddress: "example.com") == nil)
