@@ -139,7 +139,8 @@ public struct Applier {
         Failpoint.hit("apply.after-free")
 
         // 4. Certificates.
-        var fingerprints = (try? store.observe().certificateFingerprints) ?? [:]
+        var fingerprints = Dictionary(plan.certificates.compactMap { change in change.current.map { (change.name, $0.fingerprint) } },
+                                      uniquingKeysWith: { a, _ in a })
         for change in plan.certificates where change.action != .keep {
             if change.action == .remove {
                 try store.deleteCertificate(change.name, lease: lease)
