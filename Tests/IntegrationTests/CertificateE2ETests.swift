@@ -176,6 +176,27 @@ import X509
         #expect(eventually(timeout: 10) { (try? controller.status()["resources"]?["Domain/bad"]?["condition"]?.stringValue) == "Ready" })
     }
 
+    @Test("an account the CA forgot (pebble restarted) is registered again with the same key and the next order succeeds")
+    func forgottenAccountIsRegisteredAgain() async throws {
+        let stack = try Stack(files: ["domains.yaml": Self.acmeDomain("one", hosts: ["one.example.test"])])
+        defer { stack.stop() }
+        let controller = try stack.controller("ctl-account")
+        _ = try stack.waitForCertificate("one") { controller.process.output }
+        let connection = try stack.redis.connect()
+        defer { connection.close() }
+        let accounts = try connection.send(["KEYS", "berth:acme:account:*"]).array?.compactMap(\.string) ?? []
+        #expect(accounts.count == 1)
+        let key = try connection.send(["HGET", accounts[0], "key"]).string
+
+        try stack.pebble.restart()
+        try stack.repo.write("domains.yaml", Self.acmeDomain("one", hosts: ["one.example.test"]) + "---\n" + Self.acmeDomain("two", hosts: ["two.example.test"]))
+        let fields = try stack.waitForCertificate("two") { controller.process.output }
+        #expect(fields["issuer"]?.contains("Pebble Intermediate CA") == true)
+        #expect(try connection.send(["HGET", accounts[0], "key"]).string == key, "the account key is kept")
+        #expect(try connection.send(["HGET", accounts[0], "url"]).string != nil)
+        #expect(try await CertificateChecks.verify(chainPEM: fields["chain"]!, rootPEM: stack.pebble.rootPEM(), host: "two.example.test"))
+    }
+
     @Test("two controllers: one certificate is ordered, even across a failover")
     func twoControllersIssueOnce() throws {
         let stack = try Stack(files: ["domains.yaml": Self.acmeDomain("shop", hosts: ["shop.example.test", "www.shop.example.test"])])

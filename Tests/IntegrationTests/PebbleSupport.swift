@@ -10,7 +10,9 @@ import X509
 final class PebbleServer {
     let directory: TemporaryDirectory
     let dns: BackgroundProcess
-    let pebble: BackgroundProcess
+    private(set) var pebble: BackgroundProcess
+    private let arguments: [String]
+    private let environment: [String: String]
     let port: Int
     let managementPort: Int
     let dnsPort: Int
@@ -45,8 +47,17 @@ final class PebbleServer {
              "httpPort": \(httpPort), "tlsPort": \(try freeLoopbackPort()), "ocspResponderURL": "", "externalAccountBindingRequired": false}}
             """
         try config.write(toFile: directory.appending("pebble.json").path, atomically: true, encoding: .utf8)
-        pebble = try BackgroundProcess(pebblePath, ["-config", directory.appending("pebble.json").path, "-dnsserver", "127.0.0.1:\(dnsPort)"],
-                                       name: "pebble", environment: ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": String(nonceReject)])
+        arguments = [pebblePath, "-config", directory.appending("pebble.json").path, "-dnsserver", "127.0.0.1:\(dnsPort)"]
+        environment = ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": String(nonceReject)]
+        pebble = try BackgroundProcess(arguments[0], Array(arguments.dropFirst()), name: "pebble", environment: environment)
+        try pebble.waitForOutput("Listening on: 127.0.0.1:\(port)")
+    }
+
+    /// Kills pebble and starts a fresh one on the same ports: it forgets every account and order
+    /// and makes a new root, as a CA that lost its state would.
+    func restart() throws {
+        pebble.kill()
+        pebble = try BackgroundProcess(arguments[0], Array(arguments.dropFirst()), name: "pebble (restarted)", environment: environment)
         try pebble.waitForOutput("Listening on: 127.0.0.1:\(port)")
     }
 
@@ -131,10 +142,10 @@ enum CertificateChecks {
         let chain = try chain(chainPEM)
         let root = try Certificate(pemEncoded: rootPEM)
         var verifier = Verifier(rootCertificates: CertificateStore([root])) {
-            RFC5280Policy(validationTime: Date())
+            RFC5280Policy()
             ServerIdentityPolicy(serverHostname: host, serverIP: nil)
         }
-        let result = await verifier.validate(leafCertificate: chain[0], intermediates: CertificateStore(Array(chain.dropFirst())))
+        let result = await verifier.validate(leaf: chain[0], intermediates: CertificateStore(Array(chain.dropFirst())))
         if case .validCertificate = result { return true }
         return false
     }

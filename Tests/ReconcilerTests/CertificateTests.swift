@@ -227,10 +227,10 @@ final class TestIssuer: CertificateIssuer, @unchecked Sendable {
         let root = try Certificate(pemEncoded: pem)
         for (host, valid) in [("a.example.test", true), ("b.example.test", true), ("c.example.test", false)] {
             var verifier = Verifier(rootCertificates: CertificateStore([root])) {
-                RFC5280Policy(validationTime: Date())
+                RFC5280Policy()
                 ServerIdentityPolicy(serverHostname: host, serverIP: nil)
             }
-            let result = await verifier.validate(leafCertificate: chain[0], intermediates: CertificateStore([]))
+            let result = await verifier.validate(leaf: chain[0], intermediates: CertificateStore([]))
             if case .validCertificate = result { #expect(valid, "\(host)") } else { #expect(!valid, "\(host)") }
         }
         // The private key in the PEM is the leaf's.

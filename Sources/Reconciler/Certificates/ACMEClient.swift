@@ -225,7 +225,18 @@ public actor ACMEClient {
 
     /// Orders a certificate for `hosts` (one order, one certificate naming them all) with a CSR
     /// for `key`, answering HTTP-01 through `challenges`. Returns the PEM chain, leaf first.
+    /// An account the CA no longer knows (a test CA restarted, an account deactivated by hand) is
+    /// registered again with the same key, once.
     public func order(hosts: [String], key: P256.Signing.PrivateKey, email: String?, challenges: ChallengePublisher) async throws -> String {
+        do {
+            return try await orderOnce(hosts: hosts, key: key, email: email, challenges: challenges)
+        } catch let error as IssuanceError where error.code == "urn:ietf:params:acme:error:accountDoesNotExist" && accountURL != nil {
+            accountURL = nil
+            return try await orderOnce(hosts: hosts, key: key, email: email, challenges: challenges)
+        }
+    }
+
+    private func orderOnce(hosts: [String], key: P256.Signing.PrivateKey, email: String?, challenges: ChallengePublisher) async throws -> String {
         let deadline = Date().addingTimeInterval(orderTimeout)
         let directory = try await loadDirectory()
         try await account(email: email)

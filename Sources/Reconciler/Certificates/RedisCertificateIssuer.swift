@@ -80,6 +80,10 @@ public final class RedisCertificateIssuer: CertificateIssuer, @unchecked Sendabl
         let key = P256.Signing.PrivateKey()
         let chain = try await client.order(hosts: request.hosts, key: key, email: request.email,
                                            challenges: RedisChallengePublisher(issuer: self))
+        if let url = await client.accountURL {
+            let accountKey = keys.acmeAccount(Self.accountDigest(directory: directory, email: request.email))
+            _ = try? await onRedis { connection in try connection.send(["HSET", accountKey, "url", url]) }
+        }
         let metadata = try CertificateInspection.metadata(chainPEM: chain, source: .acme)
         let missing = Set(request.hosts).subtracting(metadata.sans)
         guard missing.isEmpty else {
@@ -145,11 +149,14 @@ public final class RedisCertificateIssuer: CertificateIssuer, @unchecked Sendabl
 
     /// The internal CA, created on first use (atomically: two controllers get the same one).
     public func certificateAuthority() throws -> SelfSignedCA {
-        let generated = try SelfSignedCA.generate(name: "Berth internal CA (\(options.prefix))")
         let key = keys.certificateAuthority
-        let values = try queue.sync {
-            try redis { connection in
-                try connection.evaluate(Self.createOnce, keys: [key], arguments: [generated.certificatePEM, generated.keyPEM]).array ?? []
+        var values = try queue.sync { try redis { connection in try connection.send(["HMGET", key, "cert", "key"]).array ?? [] } }
+        if values.count != 2 || values[0].string == nil || values[1].string == nil {
+            let generated = try SelfSignedCA.generate(name: "Berth internal CA (\(options.prefix))")
+            values = try queue.sync {
+                try redis { connection in
+                    try connection.evaluate(Self.createOnce, keys: [key], arguments: [generated.certificatePEM, generated.keyPEM]).array ?? []
+                }
             }
         }
         guard values.count == 2, let certificate = values[0].string, let privateKey = values[1].string else {
