@@ -236,6 +236,31 @@ import X509
         }
     }
 
+    @Test("kill -9 after a certificate is stored but before the table is published: the next apply publishes it without issuing again")
+    func crashAfterTheCertificateIsStored() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let repo = try Workspace()
+        try repo.write("domains.yaml", Repos.domain("internal", hosts: ["internal.example.test"], tls: "self-signed"))
+        let cli = try BerthCLI()
+        let crashed = try cli.run(["apply", "--repo", repo.path, "--lease-ttl", "1000"], redis: redis,
+                                  environment: ["BERTH_FAILPOINT": "apply.after-certificates"])
+        #expect(crashed.status == 137, "\(crashed)")
+        let stored = try CertificateChecks.fields(redis, "internal")
+        #expect(stored["fingerprint"] != nil)
+        Thread.sleep(forTimeInterval: 1.2)  // the dead process's lease expires
+        let resumed = try cli.run(["apply", "--repo", repo.path], redis: redis)
+        #expect(resumed.status == 0, "\(resumed)")
+        #expect(!resumed.stdout.contains("Certificates: 1 issued"), "\(resumed)")
+        #expect(try CertificateChecks.fields(redis, "internal")["fingerprint"] == stored["fingerprint"])
+        let connection = try redis.connect()
+        defer { connection.close() }
+        let table = try JSONValue.parse(try connection.send(["GET", "berth:routetable"]).string ?? "null")
+        #expect(table["certificates"]?["internal"]?.stringValue == stored["fingerprint"])
+        let again = try cli.run(["plan", "--repo", repo.path, "--detailed-exitcode"], redis: redis)
+        #expect(again.status == 0, "converged state must plan empty: \(again.stdout)")
+    }
+
     @Test("tls: self-signed is signed by the internal CA that `berth ca export` prints")
     func selfSignedVerifiesAgainstExportedCA() async throws {
         let redis = try RedisServerProcess.start()
