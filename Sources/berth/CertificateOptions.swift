@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reconciler
+import Spec
 
 /// How certificates are issued (controller, apply, and plan so that it shows what apply would do).
 struct CertificateOptions: ParsableArguments {
@@ -24,8 +25,8 @@ struct CertificateOptions: ParsableArguments {
                 throw ValidationError("--acme-directory \"\(acmeDirectory)\" is not an https:// URL (RFC 8555 requires HTTPS)")
             }
         }
-        if let acmeEmail, acmeEmail.split(separator: "@").count != 2 || acmeEmail.contains(" ") {
-            throw ValidationError("--acme-email \"\(acmeEmail)\" is not an email address (local@domain)")
+        if let acmeEmail, let problem = Formats.checkEmail(acmeEmail) {
+            throw ValidationError("--acme-email \"\(acmeEmail)\" \(problem)")
         }
         if let acmeCAFile, !FileManager.default.isReadableFile(atPath: acmeCAFile) {
             throw ValidationError("--acme-ca-file \(acmeCAFile) cannot be read")
