@@ -20,11 +20,11 @@ struct CA: ParsableCommand {
                   curl --cacert berth-ca.pem https://internal.example.test/
                 """)
 
-        @OptionGroup var state: StateOptions
+        @OptionGroup var redis: RedisOptions
 
         func run() throws {
             do {
-                let issuer = try RedisCertificateIssuer(options: .init(redisURL: state.redisURL, prefix: state.prefix))
+                let issuer = try RedisCertificateIssuer(options: .init(redisURL: redis.redisURL, prefix: redis.prefix))
                 defer { issuer.shutdown() }
                 writeStdout(try issuer.certificateAuthority().certificatePEM)
             } catch let error as IssuanceError {
