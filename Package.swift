@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Reconciler", targets: ["Reconciler"]),
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "ProxyProtocol", targets: ["ProxyProtocol"]),
+        .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "DataPlane", targets: ["DataPlane"]),
     ],
     dependencies: [
@@ -38,10 +39,13 @@ let package = Package(
         // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
         // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
         .target(name: "ProxyProtocol"),
+        // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
+        // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
+        .target(name: "HTTPWire"),
         .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
-            "Spec", "Routing", "RedisClient", "ProxyProtocol",
+            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
         ]),
@@ -61,7 +65,7 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
-            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport",
+            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

@@ -1,12 +1,11 @@
 import Foundation
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import Spec
 
 /// The HTTP listeners of a replica. Each accepted connection gets: PROXY protocol check → activity
-/// tap → HTTP/1.1 codec with pipelining assistance → `ProxyHandler`.
+/// → `ProxyHandler`, which parses and forwards HTTP/1.1 as bytes.
 public final class ProxyServer: @unchecked Sendable {
     let services: ProxyServices
     let group: MultiThreadedEventLoopGroup
@@ -52,15 +51,6 @@ public final class ProxyServer: @unchecked Sendable {
                     try pipeline.addHandler(ProxyProtocolHandler(mode: trusted ? .required : .refused) { address in
                         loopBound.value.clientAddress = address
                     })
-                    let activity = ActivityHandler()
-                    activity.proxy = proxy
-                    try pipeline.addHandler(activity)
-                    var limits = NIOHTTPDecoderLimitConfiguration()
-                    limits.maxHeaderListSize = configuration.maxHeaderBytes
-                    limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                                                             withEncoderConfiguration: .init(),
-                                                             withDecoderLimitConfiguration: limits)
                     try pipeline.addHandler(proxy)
                 }
             }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Spec
 
@@ -8,79 +7,6 @@ struct Endpoint: Hashable, CustomStringConvertible {
     var host: String
     var port: Int
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
-
-/// Receives what an upstream connection produces while it serves one exchange.
-protocol UpstreamDelegate: AnyObject {
-    func upstreamResponsePart(_ part: HTTPClientResponsePart)
-    func upstreamReadComplete()
-    func upstreamWritabilityChanged(isWritable: Bool)
-    func upstreamClosed(error: Error?)
-}
-
-/// Sits at the end of an upstream channel's pipeline and forwards to the exchange that has the
-/// connection checked out. Reads are withheld while `paused` (client not writable): backpressure.
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    weak var delegate: UpstreamDelegate?
-    var onIdleClose: (() -> Void)?
-    /// True once the connection carried an exchange (a later checkout is a reuse).
-    var hasServed = false
-    private var paused = false
-    private var pendingRead = false
-    private var context: ChannelHandlerContext?
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if let delegate { delegate.upstreamResponsePart(part) } else { context.close(promise: nil) }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        delegate?.upstreamReadComplete()
-        context.fireChannelReadComplete()
-    }
-
-    /// Writes a request part to the upstream (on this channel's event loop).
-    func send(_ part: HTTPClientRequestPart, flush: Bool = false) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(part), promise: nil)
-        if flush { context.flush() }
-    }
-
-    func flush() { context?.flush() }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if let delegate { self.delegate = nil; delegate.upstreamClosed(error: nil) } else { onIdleClose?() }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let delegate { self.delegate = nil; delegate.upstreamClosed(error: error) }
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if paused { pendingRead = true } else { context.read() }
-    }
-
-    func setPaused(_ value: Bool) {
-        paused = value
-        if !value, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
-    }
 }
 
 /// Keep-alive connections to upstream endpoints, one pool per event loop (so a connection and the
@@ -144,7 +70,6 @@ final class UpstreamPool {
             .channelOption(.autoRead, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -154,6 +79,7 @@ final class UpstreamPool {
     /// Returns a connection that finished an exchange cleanly and may be reused.
     func release(_ channel: Channel, handler: UpstreamHandler, endpoint: Endpoint) {
         handler.delegate = nil
+        handler.reset()
         handler.setPaused(false)
         var list = idle[endpoint, default: []]
         guard channel.isActive, list.count < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
