@@ -115,6 +115,7 @@ public enum HeadParser {
         var index = 0
         // Empty lines before the request line are ignored.
         while index + 1 < count, bytes[index] == 0x0d, bytes[index + 1] == 0x0a { index += 2 }
+        if index + 1 == count, bytes[index] == 0x0d { return .needMore }
         if index < count, bytes[index] == 0x0a { return .invalid(.malformed(.lineEnding)) }
         let lineStart = index
         // method SP

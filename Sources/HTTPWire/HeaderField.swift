@@ -48,10 +48,10 @@ public enum HeaderKind: UInt8, Sendable {
             if ASCII.equalsIgnoringCase(name, "keep-alive") { return .hopByHop }
         case 11: if ASCII.equalsIgnoringCase(name, "x-client-ip") { return .forged }
         case 12: if ASCII.equalsIgnoringCase(name, "x-request-id") { return .requestID }
-        case 14: if ASCII.equalsIgnoringCase(name, "content-length") { return .contentLength }
-        case 16:
-            if ASCII.equalsIgnoringCase(name, "proxy-connection") { return .hopByHop }
+        case 14:
+            if ASCII.equalsIgnoringCase(name, "content-length") { return .contentLength }
             if ASCII.equalsIgnoringCase(name, "true-client-ip") { return .forged }
+        case 16: if ASCII.equalsIgnoringCase(name, "proxy-connection") { return .hopByHop }
         case 17: if ASCII.equalsIgnoringCase(name, "transfer-encoding") { return .transferEncoding }
         case 18: if ASCII.equalsIgnoringCase(name, "proxy-authenticate") { return .hopByHop }
         case 19: if ASCII.equalsIgnoringCase(name, "proxy-authorization") { return .hopByHop }

@@ -44,7 +44,6 @@ final class Exchange {
     var closeAfterResponse = false
     var bytesIn = 0
     var bytesOut = 0
-    var firstByteTimer: Scheduled<Void>?
 
     init(method: String, clientMinorVersion: Int, host: String, logPath: String, route: String, revision: String,
          requestID: String, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,

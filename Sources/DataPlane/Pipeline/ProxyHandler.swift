@@ -91,7 +91,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         inbound = nil
         if let exchange {
             // The client went away: cancel the upstream request.
-            exchange.firstByteTimer?.cancel()
             exchange.upstreamHandler?.delegate = nil
             exchange.upstream?.close(promise: nil)
             finishLog(exchange, status: exchange.responseStatus ?? 499)
@@ -144,6 +143,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func timerFired(reason: String) {
+        if reason == "first byte" {
+            guard let exchange, exchange.responseStatus == nil else { return }
+            services.metrics.upstreamError("first_byte_timeout")
+            return fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
+        }
         guard let context, exchange == nil else { return }
         // A slow head simply loses its connection (no request exists for a 408 to answer).
         if reason == "header" { services.metrics.upstreamError("client_header_timeout") }
@@ -329,7 +333,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// started and answer 400 (431 for an oversized head), then close.
     private func malformedRequest(_ context: ChannelHandlerContext, error: HeadError) {
         if let exchange {
-            exchange.firstByteTimer?.cancel()
             exchange.upstreamHandler?.delegate = nil
             exchange.upstream?.close(promise: nil)
             self.exchange = nil
@@ -463,8 +466,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let context, exchange.attempt < exchange.endpoints.count else { return }
         let endpoint = exchange.endpoints[exchange.attempt]
         exchange.endpoint = endpoint
+        if let (channel, handler) = pool.checkoutIdle(endpoint) {
+            return attach(exchange, channel: channel, handler: handler, context: context)
+        }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        pool.checkout(endpoint).whenComplete { result in
+        pool.connect(endpoint).whenComplete { result in
             loopBound.value.connected(exchange, endpoint: endpoint, result: result)
         }
     }
@@ -480,19 +486,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 channel.close(promise: nil)
                 return fail(exchange, status: .badGateway, reason: "upstream pipeline")
             }
-            exchange.reusedConnection = handler.hasServed
-            handler.hasServed = true
-            handler.delegate = self
-            handler.setPaused(!context.channel.isWritable)
-            exchange.upstream = channel
-            exchange.upstreamHandler = handler
-            handler.requestIsHead = exchange.method == "HEAD"
-            handler.send(exchange.upstreamHead)
-            for buffer in exchange.buffered { handler.send(buffer) }
-            handler.flush()
-            exchange.buffered.removeAll()
-            if exchange.requestEnded { startFirstByteTimer(exchange) }
-            if channel.isWritable, readsPaused { resumeReads() }
+            attach(exchange, channel: channel, handler: handler, context: context)
         case .failure(let error):
             if Self.isTimeout(error) {
                 services.metrics.upstreamError("connect_timeout")
@@ -510,26 +504,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
     }
 
+    /// Gives the exchange its upstream connection and sends what the client sent so far.
+    private func attach(_ exchange: Exchange, channel: Channel, handler: UpstreamHandler, context: ChannelHandlerContext) {
+            exchange.reusedConnection = handler.hasServed
+            handler.hasServed = true
+            handler.delegate = self
+            handler.setPaused(!context.channel.isWritable)
+            exchange.upstream = channel
+            exchange.upstreamHandler = handler
+            handler.requestIsHead = exchange.method == "HEAD"
+            handler.send(exchange.upstreamHead)
+            for buffer in exchange.buffered { handler.send(buffer) }
+            handler.flush()
+            exchange.buffered.removeAll()
+            if exchange.requestEnded { startFirstByteTimer(exchange) }
+            if channel.isWritable, readsPaused { resumeReads() }
+    }
+
     static func isTimeout(_ error: Error) -> Bool {
         if case ChannelError.connectTimeout = error { return true }
         return String(describing: error).lowercased().contains("timeout")
     }
 
+    /// The upstream's answer is due within `firstByteTimeout`: the connection's one timer
+    /// (a deadline move, no task per request) fires `timerFired(reason: "first byte")`.
     private func startFirstByteTimer(_ exchange: Exchange) {
-        guard let context, exchange.responseStatus == nil, !exchange.isUpgrade else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        exchange.firstByteTimer = context.eventLoop.scheduleTask(in: services.configuration.firstByteTimeout) {
-            let handler = loopBound.value
-            guard handler.exchange === exchange, exchange.responseStatus == nil else { return }
-            handler.services.metrics.upstreamError("first_byte_timeout")
-            handler.fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
-        }
+        guard exchange.responseStatus == nil, !exchange.isUpgrade else { return }
+        armTimer(services.configuration.firstByteTimeout, reason: "first byte")
     }
 
     /// Ends an exchange that got no response head with a proxy-made error.
     private func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
         guard let context, self.exchange === exchange else { return }
-        exchange.firstByteTimer?.cancel()
         if let upstream = exchange.upstream {
             exchange.upstreamHandler?.delegate = nil
             upstream.close(promise: nil)
@@ -562,7 +568,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 }
                 return
             }
-            exchange.firstByteTimer?.cancel()
+            clearTimer()
             exchange.responseStatus = head.status
             if head.status == 101 {
                 guard exchange.isUpgrade else {

@@ -44,6 +44,7 @@ public final class ProxyServices: @unchecked Sendable {
     /// Called on `pool`'s event loop.
     func nextRequestID(on pool: UpstreamPool) -> String {
         pool.requestSequence += 1
-        return idPrefix + "-" + String(pool.loopIndex) + "-" + String(pool.requestSequence, radix: 16)
+        if pool.requestIDStem.isEmpty { pool.requestIDStem = idPrefix + "-" + String(pool.loopIndex) + "-" }
+        return pool.requestIDStem + String(pool.requestSequence, radix: 16)
     }
 }

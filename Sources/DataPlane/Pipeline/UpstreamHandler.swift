@@ -37,7 +37,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     weak var delegate: UpstreamDelegate?
-    var onIdleClose: (() -> Void)?
+    /// The pool holding this connection while it is idle.
+    var idleIn: (pool: UpstreamPool, endpoint: Endpoint)?
     /// True once the connection carried an exchange (a later checkout is a reuse).
     var hasServed = false
     /// The request in flight was HEAD (its response has no body whatever its headers say).
@@ -56,6 +57,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         fields.reserveCapacity(32)
     }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    var channel: Channel? { context?.channel }
 
     /// Bytes received after the end of the last response (the connection cannot be reused).
     var hasUnexpectedBytes: Bool { (inbound?.readableBytes ?? 0) > 0 }
@@ -188,8 +191,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 delegate.upstreamClosed(error: nil)
             }
-        } else {
-            onIdleClose?()
+        } else if let (pool, endpoint) = idleIn {
+            idleIn = nil
+            pool.idleClosed(self, endpoint: endpoint)
         }
         context.fireChannelInactive()
     }

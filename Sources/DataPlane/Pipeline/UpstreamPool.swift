@@ -4,9 +4,22 @@ import Spec
 
 /// An upstream address (`host:port`).
 struct Endpoint: Hashable, CustomStringConvertible {
-    var host: String
-    var port: Int
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    let host: String
+    let port: Int
+    /// `host:port` (`[v6]:port`), made once: it is logged with every request.
+    let description: String
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+        description = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func == (left: Endpoint, right: Endpoint) -> Bool { left.port == right.port && left.host == right.host }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(host)
+        hasher.combine(port)
+    }
 }
 
 /// Keep-alive connections to upstream endpoints, one pool per event loop (so a connection and the
@@ -15,7 +28,7 @@ struct Endpoint: Hashable, CustomStringConvertible {
 final class UpstreamPool {
     let eventLoop: EventLoop
     let configuration: ProxyConfiguration
-    private var idle: [Endpoint: [Channel]] = [:]
+    private var idle: [Endpoint: [UpstreamHandler]] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
     /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
@@ -33,6 +46,8 @@ final class UpstreamPool {
     /// Per-loop request counter (no lock: only this loop touches it).
     var requestSequence: UInt64 = 0
     var loopIndex = 0
+    /// `<replica prefix>-<loop>-`, made once.
+    var requestIDStem = ""
 
     init(eventLoop: EventLoop, configuration: ProxyConfiguration) {
         self.eventLoop = eventLoop
@@ -52,16 +67,21 @@ final class UpstreamPool {
 
     func markDown(_ endpoint: Endpoint) { downUntil[endpoint] = .now() + configuration.endpointDownTime }
 
-    /// An idle connection to `endpoint`, or a new one.
-    /// The caller takes the channel's `UpstreamHandler` with `syncOperations` (same event loop).
-    func checkout(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
-        while var list = idle[endpoint], let channel = list.popLast() {
-            idle[endpoint] = list
-            if channel.isActive, let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) {
-                handler.onIdleClose = nil
-                return eventLoop.makeSucceededFuture(channel)
+    /// An idle keep-alive connection to `endpoint`, if one is left (no future, no lookup: the
+    /// common case of a request).
+    func checkoutIdle(_ endpoint: Endpoint) -> (Channel, UpstreamHandler)? {
+        while let handler = idle[endpoint]?.popLast() {
+            if let channel = handler.channel, channel.isActive {
+                handler.idleIn = nil
+                return (channel, handler)
             }
         }
+        return nil
+    }
+
+    /// A new connection to `endpoint`.
+    /// The caller takes the channel's `UpstreamHandler` with `syncOperations` (same event loop).
+    func connect(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
         let timeout = configuration.connectTimeout
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
@@ -81,21 +101,21 @@ final class UpstreamPool {
         handler.delegate = nil
         handler.reset()
         handler.setPaused(false)
-        var list = idle[endpoint, default: []]
-        guard channel.isActive, list.count < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
+        guard channel.isActive, (idle[endpoint]?.count ?? 0) < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
             channel.close(promise: nil)
             return
         }
-        handler.onIdleClose = { [weak self, weak channel] in
-            guard let self, let channel else { return }
-            self.idle[endpoint]?.removeAll { $0 === channel }
-        }
-        list.append(channel)
-        idle[endpoint] = list
+        handler.idleIn = (self, endpoint)
+        idle[endpoint, default: []].append(handler)
+    }
+
+    /// An idle connection closed (the upstream's keep-alive timeout): forget it.
+    func idleClosed(_ handler: UpstreamHandler, endpoint: Endpoint) {
+        idle[endpoint]?.removeAll { $0 === handler }
     }
 
     func closeAll() {
-        for list in idle.values { for channel in list { channel.close(promise: nil) } }
+        for list in idle.values { for handler in list { handler.channel?.close(promise: nil) } }
         idle = [:]
     }
 }
