@@ -9,7 +9,10 @@ import Spec
 public final class ProxyServer: @unchecked Sendable {
     let services: ProxyServices
     let group: MultiThreadedEventLoopGroup
-    let quiesce: ServerQuiescingHelper
+    /// Dropped at the end of `shutdown`: its deinit completes a promise on the group, which must
+    /// still be running then (NIO prints "Cannot schedule tasks on an EventLoop that has already
+    /// shut down" otherwise).
+    private var quiesce: ServerQuiescingHelper?
     private var channels: [Channel] = []
 
     public init(services: ProxyServices, group: MultiThreadedEventLoopGroup) {
@@ -22,7 +25,7 @@ public final class ProxyServer: @unchecked Sendable {
     public func start(addresses: [SocketAddress]) throws -> [SocketAddress] {
         let services = self.services
         let configuration = services.configuration
-        let quiesce = self.quiesce
+        guard let quiesce = self.quiesce else { throw ChannelError.ioOnClosedChannel }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,12 +69,14 @@ public final class ProxyServer: @unchecked Sendable {
     /// Stops accepting, lets in-flight requests finish (each connection closes after its current
     /// response), and completes when all are done or `grace` has passed.
     public func shutdown(grace: TimeAmount) {
+        guard let quiesce else { return }
         let promise = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: promise)
         let deadline = DispatchTime.now() + .nanoseconds(Int(grace.nanoseconds))
         let done = DispatchSemaphore(value: 0)
         promise.futureResult.whenComplete { _ in done.signal() }
         _ = done.wait(timeout: deadline)
+        self.quiesce = nil
     }
 
     static func ipBytes(_ address: SocketAddress) -> [UInt8]? {
