@@ -89,6 +89,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         timer?.cancel()
         deadline = nil
         inbound = nil
+        pendingHead = nil
         if let exchange {
             // The client went away: cancel the upstream request.
             exchange.upstreamHandler?.delegate = nil
@@ -253,9 +254,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         if case .upgrade = inboundState { inboundState = .head }
         drain()
-        if !responseOutstanding || exchange?.upstreamHandler != nil, !(inbound.map { $0.readableBytes > 0 && responseOutstanding } ?? false) {
-            resumeReads()
-        }
+        // Reads stay paused while a pipelined request waits unparsed, or while the request just
+        // started waits for its upstream connection.
+        let heldBack = responseOutstanding && (inbound?.readableBytes ?? 0) > 0
+        if !heldBack, exchange == nil || exchange?.upstreamHandler != nil { resumeReads() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -536,6 +538,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Ends an exchange that got no response head with a proxy-made error.
     private func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
         guard let context, self.exchange === exchange else { return }
+        pendingHead = nil
         if let upstream = exchange.upstream {
             exchange.upstreamHandler?.delegate = nil
             upstream.close(promise: nil)
@@ -600,11 +603,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                                                    body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
                                                    allocator: context.channel.allocator)
             exchange.responseHeadSent = true
-            context.write(wrapOutboundOut(response), promise: nil)
+            // Held until the body's first bytes (or the end of this read): a small response
+            // then leaves in one buffer and one write.
+            pendingHead = response
         case .body(let buffer):
             let count = buffer.readableBytes
             guard count > 0 else { return }
             exchange.bytesOut += count
+            if var head = pendingHead {
+                pendingHead = nil
+                if count <= 16 * 1024, exchange.responseBody != .rechunked {
+                    head.writeImmutableBuffer(buffer)
+                    context.write(wrapOutboundOut(head), promise: nil)
+                    if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+                    return
+                }
+                context.write(wrapOutboundOut(head), promise: nil)
+            }
             if exchange.responseBody == .rechunked {
                 var size = context.channel.allocator.buffer(capacity: 20)
                 size.writeString(String(count, radix: 16))
@@ -618,6 +633,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
         case .end:
             exchange.responseEnded = true
+            writePendingHead(context)
             if exchange.responseBody == .rechunked { context.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
             if exchange.upstreamHandler?.hasUnexpectedBytes == true { exchange.upstreamKeepAlive = false }
             // Book-keeping happens now, not when the write completes: with pipelining the next
@@ -640,7 +656,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private static let crlf = ByteBuffer(staticString: "\r\n")
     private static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
 
-    func upstreamReadComplete() { context?.flush() }
+    /// A response head not yet written (see `.head`).
+    private var pendingHead: ByteBuffer?
+
+    private func writePendingHead(_ context: ChannelHandlerContext) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    func upstreamReadComplete() {
+        guard let context else { return }
+        writePendingHead(context)
+        context.flush()
+    }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
         guard let exchange, !exchange.requestEnded else { return }
