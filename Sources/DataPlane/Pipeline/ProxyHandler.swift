@@ -614,27 +614,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 pendingHead = nil
                 if count <= 16 * 1024, exchange.responseBody != .rechunked {
                     head.writeImmutableBuffer(buffer)
-                    context.write(wrapOutboundOut(head), promise: nil)
+                    writeToClient(context, head)
                     if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
                     return
                 }
-                context.write(wrapOutboundOut(head), promise: nil)
+                writeToClient(context, head)
             }
             if exchange.responseBody == .rechunked {
                 var size = context.channel.allocator.buffer(capacity: 20)
                 size.writeString(String(count, radix: 16))
                 size.writeStaticString("\r\n")
-                context.write(wrapOutboundOut(size), promise: nil)
-                context.write(wrapOutboundOut(buffer), promise: nil)
-                context.write(wrapOutboundOut(Self.crlf), promise: nil)
+                writeToClient(context, size)
+                writeToClient(context, buffer)
+                writeToClient(context, Self.crlf)
             } else {
-                context.write(wrapOutboundOut(buffer), promise: nil)
+                writeToClient(context, buffer)
             }
             if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
         case .end:
             exchange.responseEnded = true
             writePendingHead(context)
-            if exchange.responseBody == .rechunked { context.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
+            if exchange.responseBody == .rechunked { writeToClient(context, Self.lastChunk) }
             if exchange.upstreamHandler?.hasUnexpectedBytes == true { exchange.upstreamKeepAlive = false }
             // Book-keeping happens now, not when the write completes: with pipelining the next
             // request's head is parsed while this write is still in flight.
@@ -646,7 +646,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
                 promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
             } else {
-                context.flush()
+                flushClient(context)
                 armTimer(services.configuration.idleTimeout, reason: "idle")
                 responseFinished()
             }
@@ -662,13 +662,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func writePendingHead(_ context: ChannelHandlerContext) {
         guard let head = pendingHead else { return }
         pendingHead = nil
-        context.write(wrapOutboundOut(head), promise: nil)
+        writeToClient(context, head)
+    }
+
+    /// Response bytes written to the client and not flushed yet.
+    private var clientUnflushed = false
+
+    @inline(__always) private func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        clientUnflushed = true
+    }
+
+    private func flushClient(_ context: ChannelHandlerContext) {
+        guard clientUnflushed else { return }
+        clientUnflushed = false
+        context.flush()
     }
 
     func upstreamReadComplete() {
         guard let context else { return }
         writePendingHead(context)
-        context.flush()
+        flushClient(context)
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {

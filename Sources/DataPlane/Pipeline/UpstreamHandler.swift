@@ -164,10 +164,18 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func send(_ buffer: ByteBuffer, flush: Bool = false) {
         guard let context else { return }
         context.write(wrapOutboundOut(buffer), promise: nil)
-        if flush { context.flush() }
+        unflushed = true
+        if flush { self.flush() }
     }
 
-    func flush() { context?.flush() }
+    /// Flushes what `send` wrote (a flush with nothing written still walks the pipeline).
+    func flush() {
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
+    }
+
+    private var unflushed = false
 
     /// Ready for the next exchange's response.
     func reset() {
