@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -42,7 +44,13 @@ let package = Package(
         // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
         // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
         .target(name: "HTTPWire"),
-        .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
+        // Sources, planner, applier, and the controller loop with its HTTP listener (status, metrics,
+        // push webhook) on SwiftNIO.
+        .target(name: "Reconciler", dependencies: [
+            "Spec", "RedisClient", "CLibgit2",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
             "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
@@ -56,7 +64,10 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "berth",
-            dependencies: ["Spec", "Reconciler", "RedisClient",
+            dependencies: ["Spec", "Reconciler", "RedisClient", "DataPlane",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Test-only helpers: start a private redis-server, make git repositories, run processes.
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),

@@ -9,6 +9,24 @@ public struct ApplyReport: Sendable, Equatable {
     public var generation = 0
     public var published = false
     public var revision = ""
+    /// Resources that could not be applied this time, and why. Everything else converged: one
+    /// failing resource never holds the others back.
+    public var failures: [ResourceID: ResourceFailure] = [:]
+    /// Resources left as they were because the caller held them back (waiting out a retry backoff).
+    public var heldBack: [ResourceID] = []
+}
+
+/// Why one resource could not be applied.
+public struct ResourceFailure: Sendable, Equatable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var hint: String?
+    public init(code: String, message: String, hint: String? = nil) {
+        self.code = code
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { message + (hint.map { " (\($0))" } ?? "") }
 }
 
 /// Carries out a plan through a `StateStore`. Each step is one atomic, lease-fenced write, ordered so
@@ -32,17 +50,45 @@ public struct Applier {
         self.now = now
     }
 
-    public func apply(_ plan: Plan, lease: Lease) throws -> ApplyReport {
+    /// Applies `plan`. Resources in `holdBack` are left exactly as they are (their current leases
+    /// keep serving). A resource that fails on its own (no free port for it) is reported in
+    /// `failures` and likewise left as it was; the rest of the plan still converges. Errors that
+    /// concern the whole apply (lease lost, Redis gone) are thrown.
+    public func apply(_ plan: Plan, lease: Lease, holdBack: Set<ResourceID> = []) throws -> ApplyReport {
         var report = ApplyReport(revision: plan.revision)
         let appliedAt = ISO8601DateFormatter().string(from: now())
         Failpoint.hit("apply.after-lease")
 
-        // 1. Ports.
-        let desiredOwners = plan.desired.instances.flatMap(PortOwner.owners(of:))
+        // 1. Ports, one atomic all-or-nothing allocation per instance, in the planner's order
+        //    (owners sorted), so the ports it predicted are the ports leased.
+        var assigned: [String: Int] = [:]
+        var skipped = Set<String>()  // names of instances left as they were
         let predicted = Dictionary(plan.ports.filter { $0.kind != .free }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
-        let requests = desiredOwners.sorted().map { (owner: $0.description, preferred: predicted[$0.description]) }
-        let assigned = try store.allocatePorts(requests, range: configuration.portRange, lease: lease)
-        report.portsAllocated = plan.ports.filter { $0.kind == .allocate }.count
+        var batches: [(instance: String, owners: [PortOwner])] = []
+        for owner in plan.desired.instances.flatMap(PortOwner.owners(of:)).sorted() {
+            if batches.last?.instance == owner.instance { batches[batches.count - 1].owners.append(owner) } else { batches.append((owner.instance, [owner])) }
+        }
+        for batch in batches {
+            let id = ResourceID(.instance, batch.instance)
+            if holdBack.contains(id) {
+                report.heldBack.append(id)
+                skipped.insert(batch.instance)
+                continue
+            }
+            do {
+                let requests = batch.owners.map { (owner: $0.description, preferred: predicted[$0.description]) }
+                assigned.merge(try store.allocatePorts(requests, range: configuration.portRange, lease: lease)) { a, _ in a }
+            } catch let error as StateError where error.code == "ports-exhausted" {
+                report.failures[id] = ResourceFailure(code: error.code, message: "\(error.message) for \(batch.owners.count) port lease(s) of instance \(batch.instance)", hint: error.hint)
+                skipped.insert(batch.instance)
+            }
+        }
+        report.portsAllocated = plan.ports.filter { $0.kind == .allocate && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }.count
+        // Leases a skipped instance holds now keep serving it.
+        let kept = Dictionary(plan.ports.filter { $0.kind == .keep }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
+        for batch in batches where skipped.contains(batch.instance) {
+            for owner in batch.owners { if let port = kept[owner.description] { assigned[owner.description] = port } }
+        }
         Failpoint.hit("apply.after-ports")
 
         // 2. Inventory for everything created or changed.
@@ -50,11 +96,12 @@ public struct Applier {
         let resources = Dictionary(uniqueKeysWithValues: plan.desired.resources.map { ($0.id, $0) })
         for change in plan.changes where [.create, .update, .replace].contains(change.action) {
             guard let resource = resources[change.id] else { continue }
+            if change.id.kind == .instance, skipped.contains(change.id.name) { continue }
             var ports: [String: Int] = [:]
             if case .instance(let instance) = resource {
                 for owner in PortOwner.owners(of: instance) { ports[owner.description] = assigned[owner.description] }
             }
-            records.append(InventoryRecord(id: change.id, specHash: resource.specHash, spec: resource.canonicalSpec, ports: ports,
+            records.append(InventoryRecord(id: change.id, specHash: plan.desired.specHash(of: resource), spec: resource.canonicalSpec, ports: ports,
                                            declarationIndex: plan.desired.declarationOrder[change.id] ?? 0,
                                            revision: plan.revision, appliedAt: appliedAt))
             switch change.action {
@@ -68,7 +115,9 @@ public struct Applier {
         Failpoint.hit("apply.after-inventory")
 
         // 3. Free leases nobody declared any more.
-        let frees = plan.ports.filter { $0.kind == .free }.map { (port: $0.port, owner: $0.owner) }
+        // A skipped instance keeps its old leases (a failed replace must not lose the replicas serving now).
+        let frees = plan.ports.filter { $0.kind == .free && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }
+            .map { (port: $0.port, owner: $0.owner) }
         try store.freePorts(frees, lease: lease)
         report.portsFreed = frees.count
         Failpoint.hit("apply.after-free")
@@ -96,7 +145,7 @@ public struct Applier {
 
         // 6. Status.
         try store.recordStatus([
-            "revision": plan.revision, "origin": plan.origin, "outcome": "applied", "applied_at": appliedAt,
+            "revision": plan.revision, "origin": plan.origin, "outcome": report.failures.isEmpty ? "applied" : "degraded", "applied_at": appliedAt,
             "generation": String(report.generation), "lease_holder": lease.holder,
         ], lease: lease)
         return report

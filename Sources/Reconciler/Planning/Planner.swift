@@ -39,7 +39,7 @@ public enum Planner {
             var change = Change(id: id, action: .noop, reasons: [], before: nil, after: after, pending: pending(for: resource, configuration))
             if let record = observed.inventory[id] {
                 change.before = record.spec
-                if record.specHash != resource.specHash {
+                if record.specHash != desired.specHash(of: resource) {
                     change.reasons = SpecDiff.reasons(record.spec, after)
                     change.action = .update
                     if case .instance(let instance) = resource, let old = try? record.resource(), case .instance(let oldInstance) = old,
@@ -100,12 +100,21 @@ public enum Planner {
 
     static func planRouteTable(desired: DesiredState, revision: String, observed: ObservedState, ports: PortPlanner.Result,
                                configuration: PlannerConfiguration) -> RouteTableChange {
-        let after = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1) { instance, portName in
-            PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
-                ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+        // The table depends on the desired state and the endpoints only (revision and generation
+        // are outside its content hash), so it is compiled once per state and set of ports.
+        let endpointsKey = configuration.endpointAddress + "|" + ports.assigned.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+        let compiled = desired.memoizedRouteTable(key: endpointsKey) {
+            let table = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1) { instance, portName in
+                PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
+                    ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+                }
             }
+            return (table, table.contentHash)
         }
-        let afterHash = after.contentHash
+        var after = compiled.table
+        after.revision = revision
+        after.generation = observed.generation + 1
+        let afterHash = compiled.contentHash
         // When the live table already has the desired content, it *is* the "before" table; the
         // (costly) rebuild from the inventory is only needed to show what changes.
         let before = observed.routeTableHash == afterHash ? after : rebuildPublished(observed: observed, configuration: configuration)

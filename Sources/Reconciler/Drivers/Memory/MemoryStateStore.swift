@@ -55,6 +55,9 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
             for (port, owner) in ports where held[owner] == nil || port < held[owner]! { held[owner] = port }
             var cursor = range.lowerBound
             var out: [String: Int] = [:]
+            let before = ports
+            var complete = false
+            defer { if !complete { ports = before } }  // all or nothing, like the Redis script
             for request in requests {
                 if let port = held[request.owner] { out[request.owner] = port; continue }
                 var port: Int
@@ -71,6 +74,7 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
                 held[request.owner] = port
                 out[request.owner] = port
             }
+            complete = true
             return out
         }
     }

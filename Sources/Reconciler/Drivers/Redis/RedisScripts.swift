@@ -10,6 +10,8 @@ enum RedisScripts {
         """
 
     /// KEYS: lease, ports. ARGV: lease value, low, high, then owner/preferred pairs (0 = none).
+    /// All or nothing: every port is decided before the first write, so a request that cannot be
+    /// met (range exhausted) leaves the leases exactly as they were.
     static let allocatePorts = RedisScript(leaseCheck + """
 
         local leases = redis.call('HGETALL', KEYS[2])
@@ -21,7 +23,7 @@ enum RedisScripts {
         end
         local low, high = tonumber(ARGV[2]), tonumber(ARGV[3])
         local cursor = low
-        local out = {}
+        local out, writes = {}, {}
         for i = 4, #ARGV, 2 do
           local owner, preferred = ARGV[i], ARGV[i + 1]
           local port = held[owner]
@@ -35,13 +37,15 @@ enum RedisScripts {
               end
               port = tostring(cursor)
             end
-            redis.call('HSET', KEYS[2], port, owner)
+            writes[#writes + 1] = port
+            writes[#writes + 1] = owner
             used[port] = true
             held[owner] = port
           end
           out[#out + 1] = owner
           out[#out + 1] = port
         end
+        if #writes > 0 then redis.call('HSET', KEYS[2], unpack(writes)) end
         return out
         """)
 

@@ -65,7 +65,16 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
 
     // MARK: Observe
 
-    public func observe() throws -> ObservedState {
+    /// Inventory records parsed by the last `observe`, by field, with the bytes they were parsed
+    /// from: a controller observes the same 20,000 records pass after pass, and parsing them was
+    /// a tenth of a pass. A record is reused only when its bytes are exactly the same.
+    private var recordCache: [[UInt8]: (value: [UInt8], record: InventoryRecord)] = [:]
+
+    public func observe() throws -> ObservedState { try observe(fingerprint: true) }
+
+    /// `fingerprint: false` skips hashing every record (only a saved plan's staleness check needs
+    /// it); the controller, which never saves plans, observes that way.
+    public func observe(fingerprint: Bool) throws -> ObservedState {
         let replies = try run {
             try connection.pipeline([
                 ["HGETALL", keys.inventory], ["HGETALL", keys.ports],
@@ -76,14 +85,24 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
         var hasher = SHA256()
         var inventory: [ResourceID: InventoryRecord] = [:]
         let inventoryPairs = pairs(replies[0])
-        for (field, value) in inventoryPairs.sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) {
-            hasher.update([0x69]); hasher.update(field); hasher.update([0]); hasher.update(value); hasher.update([0])
+        if fingerprint {
+            for (field, value) in inventoryPairs.sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) {
+                hasher.update([0x69]); hasher.update(field); hasher.update([0]); hasher.update(value); hasher.update([0])
+            }
         }
+        var parsed: [[UInt8]: (value: [UInt8], record: InventoryRecord)] = [:]
+        parsed.reserveCapacity(inventoryPairs.count)
         for (field, value) in inventoryPairs {
+            if let cached = recordCache[field], cached.value == value {
+                inventory[cached.record.id] = cached.record
+                parsed[field] = cached
+                continue
+            }
             let fieldText = String(decoding: field, as: UTF8.self)
             let record: InventoryRecord
             do {
                 record = try InventoryRecord(json: try JSONValue.parse(bytes: value))
+                parsed[field] = (value, record)
             } catch {
                 throw StateError(code: "corrupt-inventory", message: "inventory record \"\(fieldText)\" in \(keys.inventory) is not valid: \(error)",
                                  hint: "it was edited by hand or by an incompatible version; delete that field (HDEL) and plan again",
@@ -91,6 +110,7 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
             }
             inventory[record.id] = record
         }
+        recordCache = parsed
         var ports: [Int: String] = [:]
         let portPairs = pairs(replies[1])
         for (field, value) in portPairs.sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) {
@@ -101,7 +121,7 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
         let hash = replies[3].string
         hasher.update("g\(generation)h\(hash ?? "")")
         return ObservedState(inventory: inventory, ports: ports, generation: generation, routeTableHash: hash,
-                             fingerprint: hasher.finalize().hexString)
+                             fingerprint: fingerprint ? hasher.finalize().hexString : "not computed")
     }
 
     private func pairs(_ value: RedisValue) -> [([UInt8], [UInt8])] {
