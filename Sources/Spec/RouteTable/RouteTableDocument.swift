@@ -55,12 +55,16 @@ public struct RouteTableDocument: Sendable, Equatable {
         public var redirectHTTP: Bool
         /// Name of the certificate (`cert:<name>` in Redis) the host is served with, when TLS is on.
         public var certificate: String?
+        /// The `Strict-Transport-Security` value HTTPS answers carry, when the Domain asks for HSTS.
+        public var hsts: String?
         /// In match order: priority (high first), then exact, prefix (longest first), regex (declaration order).
         public var routes: [RouteEntry]
         public var isWildcard: Bool { host.hasPrefix("*.") }
 
-        public init(host: String, domain: String?, tls: Domain.TLSMode, redirectHTTP: Bool, certificate: String?, routes: [RouteEntry]) {
+        public init(host: String, domain: String?, tls: Domain.TLSMode, redirectHTTP: Bool, certificate: String?,
+                    hsts: String? = nil, routes: [RouteEntry]) {
             self.host = host
+            self.hsts = hsts
             self.domain = domain
             self.tls = tls
             self.redirectHTTP = redirectHTTP
@@ -75,6 +79,10 @@ public struct RouteTableDocument: Sendable, Equatable {
     public var hosts: [HostEntry]
     /// Policy name → canonical spec (the same JSON as the repository form; secrets only as hashes).
     public var authPolicies: [String: JSONValue]
+    /// Certificate name → SHA-256 fingerprint of its leaf (hex), for each certificate stored in
+    /// Redis (`cert:<name>`); a new or renewed certificate changes the table, so every proxy
+    /// reloads it. Empty until certificates are issued.
+    public var certificates: [String: String] = [:]
 
     public init(revision: String, generation: Int, hosts: [HostEntry], authPolicies: [String: JSONValue]) {
         self.revision = revision
@@ -92,7 +100,7 @@ public struct RouteTableDocument: Sendable, Equatable {
             "format_version": .int(Self.formatVersion),
             "hosts": .array(hosts.map(\.json)),
             "auth_policies": .object(authPolicies),
-        ])
+        ].merging(certificates.isEmpty ? [:] : ["certificates": .object(certificates.mapValues(JSONValue.string))]) { a, _ in a })
     }
 
     /// SHA-256 of the canonical content (everything but revision and generation).
@@ -122,6 +130,16 @@ public struct RouteTableDocument: Sendable, Equatable {
         self.generation = generation
         self.authPolicies = policies
         self.hosts = try hosts.map { try HostEntry(json: $0) }
+        if let certificates = json["certificates"] {
+            guard let object = certificates.objectValue else { throw fail("certificates is not an object") }
+            for (name, value) in object {
+                guard let fingerprint = value.stringValue, fingerprint.count == 64,
+                      fingerprint.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    throw fail("certificate \(name): the fingerprint is not 64 lower-case hex digits")
+                }
+                self.certificates[name] = fingerprint
+            }
+        }
         guard let hash = json["content_hash"]?.stringValue else { throw fail("content_hash is missing") }
         if hash != contentHash {
             throw fail("content_hash does not match the content (the table was altered or truncated)")
@@ -149,6 +167,7 @@ extension RouteTableDocument.HostEntry {
         ]
         if let domain { object["domain"] = .string(domain) }
         if let certificate { object["certificate"] = .string(certificate) }
+        if let hsts { object["hsts"] = .string(hsts) }
         return .object(object)
     }
 
@@ -159,13 +178,14 @@ extension RouteTableDocument.HostEntry {
             throw RouteTableDecodingError(reason: "a host entry is malformed")
         }
         self.host = host
-        for key in ["domain", "certificate"] {
+        for key in ["domain", "certificate", "hsts"] {
             if let value = json[key], value.stringValue == nil { throw RouteTableDecodingError(reason: "host \(host): \(key) is not a string") }
         }
         self.domain = json["domain"]?.stringValue
         self.tls = tls
         self.redirectHTTP = redirect
         self.certificate = json["certificate"]?.stringValue
+        self.hsts = json["hsts"]?.stringValue
         self.routes = try routes.map { try RouteTableDocument.RouteEntry(json: $0, host: host) }
     }
 }
