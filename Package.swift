@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Reconciler", targets: ["Reconciler"]),
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "ProxyProtocol", targets: ["ProxyProtocol"]),
+        .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "DataPlane", targets: ["DataPlane"]),
     ],
     dependencies: [
@@ -26,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // TLS: the proxy's HTTPS listeners, and the trust roots of the ACME client.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // ACME client and internal CA (controller only; the data plane never links them).
@@ -33,8 +36,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        // Already resolved through async-http-client; named here so the ACME client can set trust roots.
-        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -47,6 +48,9 @@ let package = Package(
         // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
         // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
         .target(name: "ProxyProtocol"),
+        // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
+        // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
+        .target(name: "HTTPWire"),
         // Sources, planner, applier, and the controller loop with its HTTP listener (status, metrics,
         // push webhook) on SwiftNIO.
         .target(name: "Reconciler", dependencies: [
@@ -61,9 +65,10 @@ let package = Package(
         ]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
-            "Spec", "Routing", "RedisClient", "ProxyProtocol",
+            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
         ]),
         .executableTarget(
             name: "berth-proxy",
@@ -91,7 +96,7 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
-            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport",
+            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

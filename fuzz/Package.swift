@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// libFuzzer harnesses for the spec loader, the route-table decoder, the PROXY protocol parser
-// and the request matcher. Not part of the root package: build them with
+// libFuzzer harnesses for the spec loader, the route-table decoder, the PROXY protocol parser,
+// the request matcher and the HTTP/1.1 head and chunked parsers. Not part of the root package: build them with
 // fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain `swift build`.
 let package = Package(
     name: "BerthFuzz",
@@ -22,6 +22,9 @@ let package = Package(
         .executableTarget(
             name: "FuzzProxyProtocol",
             dependencies: ["CFuzzerDriver", .product(name: "ProxyProtocol", package: "Berth")]),
+        .executableTarget(
+            name: "FuzzHTTPHead",
+            dependencies: ["CFuzzerDriver", .product(name: "HTTPWire", package: "Berth")]),
         .executableTarget(
             name: "FuzzRouteMatcher",
             dependencies: ["CFuzzerDriver", .product(name: "Routing", package: "Berth"), .product(name: "Spec", package: "Berth")]),

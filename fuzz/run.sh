@@ -5,7 +5,8 @@
 # fuzz/artifacts/, full logs in fuzz/corpus-work/<target>.log. Exits 1 if any fuzzer found a crash.
 # libFuzzer stops at the first crash; FUZZ_KEEP_GOING=1 runs it in fork mode, ignoring crashes,
 # timeouts and OOMs (each still saved in fuzz/artifacts/) to look for more than one bug per run.
-# FUZZ_FLAGS adds libFuzzer flags to both fuzzers (e.g. FUZZ_FLAGS=-use_value_profile=1).
+# FUZZ_FLAGS adds libFuzzer flags to every fuzzer (e.g. FUZZ_FLAGS=-use_value_profile=1).
+# FUZZ_TARGETS="FuzzHTTPHead FuzzProxyProtocol" runs only those.
 set -euo pipefail
 seconds="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +22,7 @@ bin="$(swift build -c release --package-path . --scratch-path .build --show-bin-
 status=0
 run() {  # target corpus-name [extra libFuzzer flags...]
     local target="$1" name="$2"; shift 2
+    if [ -n "${FUZZ_TARGETS:-}" ] && [[ " $FUZZ_TARGETS " != *" $target "* ]]; then return 0; fi
     local work="corpus-work/$name" log="corpus-work/$target.log"
     mkdir -p "$work"
     echo "running $target for ${seconds}s (log: fuzz/$log)..." >&2
@@ -52,4 +54,5 @@ run FuzzSpecLoader spec -dict=yaml.dict
 run FuzzRouteTable routetable -dict=routetable.dict
 run FuzzProxyProtocol proxyprotocol
 run FuzzRouteMatcher matcher
+run FuzzHTTPHead httphead -dict=http.dict
 exit $status
