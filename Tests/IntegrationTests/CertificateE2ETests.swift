@@ -29,9 +29,9 @@ import X509
         let pebble: PebbleServer
         let repo: Workspace
 
-        init(files: [String: String], nonceReject: Int = 20) throws {
+        init(files: [String: String], nonceReject: Int = 20, https: Bool = false) throws {
             redis = try RedisServerProcess.start()
-            proxy = try ProxyProcess(redis: redis, replica: "p1")
+            proxy = try ProxyProcess(redis: redis, replica: "p1", https: https)
             pebble = try PebbleServer(httpPort: proxy.port, nonceReject: nonceReject)
             repo = try Workspace()
             for (name, text) in files { try repo.write(name, text) }
@@ -106,6 +106,36 @@ import X509
         defer { connection.close() }
         #expect((try connection.send(["KEYS", "berth:acme:challenge:*"]).array ?? []).isEmpty)
         #expect((try connection.send(["KEYS", "berth:acme:account:*"]).array ?? []).count == 1)
+    }
+
+    @Test("every proxy serves the issued certificate over HTTPS for both names, redirects plain HTTP and sends HSTS")
+    func servedOverHTTPS() throws {
+        let upstream = try FileServer(files: ["index.html": "storefront\n"])
+        let route = Repos.route("web", domain: "shop", url: upstream.url)
+        let stack = try Stack(files: ["domains.yaml": Self.acmeDomain("shop", hosts: ["shop.example.test", "www.shop.example.test"])
+                                        .replacingOccurrences(of: "  tls: acme\n", with: "  tls: acme\n  hsts: {maxAge: 600}\n"),
+                                      "routes.yaml": route], https: true)
+        defer { stack.stop() }
+        let controller = try stack.controller("ctl-https")
+        let fields = try stack.waitForCertificate("shop") { controller.process.output }
+        let roots = stack.repo.directory.appending("pebble-root.pem").path
+        try stack.pebble.rootPEM().write(toFile: roots, atomically: true, encoding: .utf8)
+        for host in ["shop.example.test", "www.shop.example.test"] {
+            var response = ProcessResult(status: -1, stdout: "", stderr: "")
+            let served = eventually(timeout: 15) {
+                response = (try? stack.proxy.curlHTTPS("/", host: host, caFile: roots)) ?? response
+                return response.succeeded && response.stdout.hasPrefix("HTTP/1.1 200")
+            }
+            #expect(served, "\(host): \(response)\n\(stack.proxy.process.output)")
+            #expect(response.stdout.hasSuffix("storefront\n"))
+            #expect(response.stdout.lowercased().contains("strict-transport-security: max-age=600"))
+        }
+        let served = try runProcess("openssl", ["s_client", "-connect", "127.0.0.1:\(stack.proxy.httpsPort!)", "-servername", "www.shop.example.test"], stdin: "")
+        let fingerprint = try runProcess("openssl", ["x509", "-noout", "-fingerprint", "-sha256"], stdin: served.stdout).stdout
+        #expect(fingerprint.replacingOccurrences(of: ":", with: "").lowercased().contains(fields["fingerprint"]!), "the proxy serves the certificate in Redis")
+        let plain = try SimpleHTTP.request(port: stack.proxy.port, "GET", "/x?y=1", host: "shop.example.test")
+        #expect(plain.status == 308)
+        #expect(plain.header("location") == "https://shop.example.test:\(stack.proxy.httpsPort!)/x?y=1")
     }
 
     @Test("a certificate forced to expire soon is renewed; a host-set change re-issues; both republish the route table")
