@@ -230,6 +230,7 @@ struct SchemaCase: Sendable, CustomTestStringConvertible {
         .reject("Domain with empty hosts", code: "empty-list", document("Domain", "shop", "hosts: []")),
         .reject("wildcard over a single label", code: "invalid-hostname", document("Domain", "shop", "hosts: ['*.com']")),
         .reject("wildcard inside a label", code: "invalid-hostname", document("Domain", "shop", "hosts: ['shop*.example.test']")),
+        .reject("wildcard with tls acme (the default)", code: "acme-wildcard", document("Domain", "shop", "hosts: ['*.shop.example.test']")),
         .reject("hostname with underscore", code: "invalid-hostname", document("Domain", "shop", "hosts: [shop_1.example.test]")),
         .reject("redirectHTTP with tls none", code: "conflict", document("Domain", "shop", "hosts: [shop.example.test]\ntls: none\nredirectHTTP: true")),
         .reject("redirectHTTP not a boolean", code: "wrong-type", document("Domain", "shop", "hosts: [shop.example.test]\nredirectHTTP: \"true\"")),

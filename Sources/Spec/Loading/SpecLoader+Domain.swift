@@ -34,6 +34,16 @@ extension SpecLoader {
                          hint: "set tls to acme or self-signed, or drop redirectHTTP")
         }
         var failed = false
+        if tls == .acme, let hosts, let wildcard = hosts.first(where: { $0.hasPrefix("*.") }) {
+            // Berth answers HTTP-01 challenges only, and a CA validates a wildcard name by DNS-01 alone.
+            let items: [Node]
+            if case .sequence(let sequence)? = fields["hosts"] { items = Array(sequence) } else { items = [] }
+            let index = hosts.firstIndex(of: wildcard)!
+            reader.error("acme-wildcard", index < items.count ? items[index] : fields["hosts"],
+                         "spec.hosts: \"\(wildcard)\" is a wildcard, which an ACME CA issues only through DNS-01 challenges; Berth answers HTTP-01",
+                         hint: "list the hostnames one by one, or use tls: self-signed for the wildcard")
+            failed = true
+        }
         var acme: Domain.ACMESettings?
         if let node = fields["acme"] {
             if let tls, tls != .acme {
