@@ -84,17 +84,8 @@ struct BerthProxy: ParsableCommand {
     }
 
     static func socketAddress(_ text: String) -> SocketAddress? {
-        var host = text, port = ""
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = String(text[text.index(after: text.startIndex)..<close])
-            port = String(text[text.index(after: close)...].dropFirst())
-        } else if let colon = text.lastIndex(of: ":") {
-            host = String(text[..<colon])
-            port = String(text[text.index(after: colon)...])
-        }
-        if host.isEmpty { host = "0.0.0.0" }
-        guard let number = Int(port), (0...65535).contains(number) else { return nil }
-        return try? SocketAddress(ipAddress: host, port: number)
+        guard let address = ListenAddress(text) else { return nil }
+        return try? SocketAddress(ipAddress: address.host, port: address.port)
     }
 
     func run() throws {

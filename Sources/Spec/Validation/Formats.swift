@@ -223,3 +223,26 @@ public enum Formats {
     static func isAlnum(_ byte: UInt8) -> Bool { isAlpha(byte) || (0x30...0x39).contains(byte) }
     static func isLowerAlnum(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
 }
+
+/// A listener address as given on a command line: `ADDRESS:PORT`, `[IPv6]:PORT`, or `:PORT` (all
+/// IPv4 interfaces).
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        var host = text, port = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            port = String(text[text.index(after: close)...].dropFirst())
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            port = String(text[text.index(after: colon)...])
+        } else {
+            return nil
+        }
+        guard let number = Int(port), (0...65535).contains(number) else { return nil }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = number
+    }
+}
