@@ -27,7 +27,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
-BNL=$(free_port); ADM2=$(free_port)
+BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
 mkdir -p "$WORK/up" "$WORK/www"
@@ -42,17 +42,24 @@ http { access_log off; keepalive_requests 1000000;
 CONF
 nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
 
-# nginx as a proxy.
-mkdir -p "$WORK/ngx"
-cat > "$WORK/ngx/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/ngx/nginx.pid; error_log $WORK/ngx/error.log;
+# nginx as a proxy, with its default response buffering (what an nginx deployment runs; with
+# `proxy_buffering off` nginx relays a 1 MiB body through one proxy_buffer_size buffer, a few
+# KiB per read and write, and loses about half its /big throughput). For comparison, the same
+# nginx with `proxy_buffering off` runs as nginx-nobuf.
+for variant in ngx:$NGX: ngxnb:$NGXNB:"proxy_buffering off;"; do
+  IFS=: read -r dir port extra <<<"$variant"
+  mkdir -p "$WORK/$dir"
+  cat > "$WORK/$dir/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/$dir/nginx.pid; error_log $WORK/$dir/error.log;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
+  proxy_temp_path $WORK/$dir/tmp;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$NGX;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }
+  server { listen 127.0.0.1:$port;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; $extra } } }
 CONF
-nginx -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" & PIDS+=($!)
+  nginx -c "$WORK/$dir/nginx.conf" -p "$WORK/$dir" & PIDS+=($!)
+done
 
 # haproxy, one thread.
 cat > "$WORK/haproxy.cfg" <<CONF
@@ -104,7 +111,7 @@ sleep 0.5
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!)
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BNL" --admin "127.0.0.1:$ADM2" --threads 1 --no-access-log >"$WORK/berth-nolog.log" 2>&1 & PIDS+=($!)
 
-for port in $UP $NGX $HAP $CAD $BER $BNL; do
+for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
@@ -124,7 +131,7 @@ run() { # name port path
 RESULTS="$WORK/results"
 : > "$RESULTS"
 for path in /small /big; do
-  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "haproxy:$HAP" "caddy:$CAD"; do
+  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD"; do
     run "${target%%:*}" "${target##*:}" "$path" >> "$RESULTS"
   done
 done
@@ -132,7 +139,7 @@ done
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
 printf "%-12s %-6s %12s %9s %9s\n" target path "req/s" "p50 ms" "p99 ms"
-# berth-nolog = berth-proxy --no-access-log
+# berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off
 while read -r name path rps p50 p99 rest; do
   printf "%-12s %-6s %12s %9s %9s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$rest"
 done < "$RESULTS"

@@ -5,8 +5,8 @@
 # fuzz/artifacts/, full logs in fuzz/corpus-work/<target>.log. Exits 1 if any fuzzer found a crash.
 # libFuzzer stops at the first crash; FUZZ_KEEP_GOING=1 runs it in fork mode, ignoring crashes,
 # timeouts and OOMs (each still saved in fuzz/artifacts/) to look for more than one bug per run.
-# FUZZ_FLAGS adds libFuzzer flags to both fuzzers (e.g. FUZZ_FLAGS=-use_value_profile=1).
-# FUZZ_ONLY=<target> runs that one harness only (e.g. FUZZ_ONLY=FuzzJOSE fuzz/run.sh 300).
+# FUZZ_FLAGS adds libFuzzer flags to every fuzzer (e.g. FUZZ_FLAGS=-use_value_profile=1).
+# FUZZ_TARGETS="FuzzHTTPHead FuzzProxyProtocol" runs only those.
 set -euo pipefail
 seconds="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,7 +22,7 @@ bin="$(swift build -c release --package-path . --scratch-path .build --show-bin-
 status=0
 run() {  # target corpus-name [extra libFuzzer flags...]
     local target="$1" name="$2"; shift 2
-    if [ -n "${FUZZ_ONLY:-}" ] && [ "$target" != "$FUZZ_ONLY" ]; then return 0; fi
+    if [ -n "${FUZZ_TARGETS:-}" ] && [[ " $FUZZ_TARGETS " != *" $target "* ]]; then return 0; fi
     local work="corpus-work/$name" log="corpus-work/$target.log"
     mkdir -p "$work"
     echo "running $target for ${seconds}s (log: fuzz/$log)..." >&2
@@ -54,5 +54,6 @@ run FuzzSpecLoader spec -dict=yaml.dict
 run FuzzRouteTable routetable -dict=routetable.dict
 run FuzzProxyProtocol proxyprotocol
 run FuzzRouteMatcher matcher
+run FuzzHTTPHead httphead -dict=http.dict
 run FuzzJOSE jose -dict=jose.dict
 exit $status

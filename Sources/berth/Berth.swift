@@ -21,7 +21,7 @@ struct Berth: AsyncParsableCommand {
             Redis is taken from --redis, else $REDIS_URL, else redis://127.0.0.1:6379/0.
             """,
         version: BerthVersion.current,
-        subcommands: [Validate.self, Plan.self, Apply.self, ControllerCommand.self, Status.self, Sync.self, Up.self]
+        subcommands: [Validate.self, Plan.self, Apply.self, ControllerCommand.self, Status.self, Sync.self, Up.self, CA.self]
     )
 }
 

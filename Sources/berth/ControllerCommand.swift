@@ -26,6 +26,12 @@ struct ControllerCommand: AsyncParsableCommand {
             X-Hub-Signature-256, X-Gitea-Signature and X-Gitlab-Token are accepted; anything unsigned or
             mis-signed gets 401 and triggers nothing.
 
+            Certificates: the leader issues one per TLS Domain (all its hosts in one certificate), renews it
+            when a third of its lifetime is left and re-issues it when the hosts change. `tls: acme` orders
+            from --acme-directory (or the Domain's spec.acme.directory) over HTTP-01, answered by every
+            berth-proxy from Redis; `tls: self-signed` is signed by the internal CA (`berth ca export`).
+            A Domain whose order fails shows the ACME problem in status and is retried with backoff.
+
             Examples:
               berth controller --repo https://git.example.com/edge.git --ref main --redis redis://10.0.0.5:6379/0 \\
                 --webhook-secret-file /etc/berth/webhook-secret
@@ -34,6 +40,7 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
+    @OptionGroup var certificates: CertificateOptions
 
     @Option(help: ArgumentHelp("Run a full pass at least this often, even when nothing moved.", valueName: "duration"))
     var interval: String = "30s"
@@ -81,6 +88,8 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.interval = try parseInterval(interval, option: "--interval")
         configuration.leaseTTLMilliseconds = Int(try parseInterval(leaseTTL, option: "--lease-ttl") * 1000)
         configuration.planner = try state.configuration()
+        certificates.apply(to: &configuration.planner)
+        configuration.acmeCAFile = certificates.acmeCAFile
         return configuration
     }
 }

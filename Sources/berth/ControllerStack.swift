@@ -113,18 +113,10 @@ func parseInterval(_ text: String, option: String) throws -> TimeInterval {
 
 /// "127.0.0.1:9000", "[::1]:9000", ":9000" → host and port.
 func parseListen(_ text: String, option: String) throws -> (host: String, port: Int) {
-    var host = text, port = ""
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-        host = String(text[text.index(after: text.startIndex)..<close])
-        port = String(text[text.index(after: close)...].dropFirst())
-    } else if let colon = text.lastIndex(of: ":") {
-        host = String(text[..<colon])
-        port = String(text[text.index(after: colon)...])
-    }
-    guard let number = Int(port), (0...65535).contains(number) else {
+    guard let address = ListenAddress(text) else {
         throw ValidationError("\(option) \"\(text)\" is not ADDRESS:PORT such as 127.0.0.1:9000")
     }
-    return (host.isEmpty ? "0.0.0.0" : host, number)
+    return (address.host, address.port)
 }
 
 func readWebhookSecret(_ path: String?) throws -> WebhookVerifier? {

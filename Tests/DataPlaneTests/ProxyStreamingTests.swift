@@ -85,6 +85,23 @@ extension ProxyEndToEndTests {
                     "the upstream connection of a tunnel closes with the client")
         }
 
+        /// A client may start speaking the new protocol right behind its upgrade request, before
+        /// the 101: those bytes reach the upstream once it has switched, in order.
+        @Test func bytesSentRightAfterAnUpgradeRequestReachTheUpstream() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let echo = try env.raw(.upgradeEcho)
+            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("ws", domain: "shop", path: "/ws", url: echo.url)])
+            let proxy = try env.proxy()
+
+            let client = try TestSocket(port: proxy.httpPort)
+            try client.send("GET /ws/chat HTTP/1.1\r\nHost: \(shopHost)\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly bytes, ")
+            let head = try client.readHead(timeout: 5)
+            #expect(head.status == 101, "\(head)")
+            try client.send("then more")
+            #expect(try client.receive(exactly: 22, timeout: 5) == Array("early bytes, then more".utf8))
+        }
+
         @Test func openStreamsAreNotCutByAReload() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }

@@ -38,14 +38,25 @@ final class ControllerProcess {
 final class ProxyProcess {
     let process: BackgroundProcess
     let port: Int
+    /// The HTTPS listener's port, when started with one.
+    let httpsPort: Int?
 
-    init(redis: RedisServerProcess, replica: String) throws {
+    init(redis: RedisServerProcess, replica: String, https: Bool = false) throws {
         port = try freeLoopbackPort()
         let admin = try freeLoopbackPort()
+        httpsPort = https ? try freeLoopbackPort() : nil
         process = try BackgroundProcess(try BerthCLI.path(of: "berth-proxy"),
                                         ["--redis", redis.urlString, "--http", "127.0.0.1:\(port)", "--admin", "127.0.0.1:\(admin)",
-                                         "--threads", "1", "--replica-id", replica], name: "berth-proxy \(replica)")
+                                         "--threads", "1", "--replica-id", replica] + (httpsPort.map { ["--https", "127.0.0.1:\($0)"] } ?? []),
+                                        name: "berth-proxy \(replica)")
         try process.waitForOutput("listening on")
+    }
+
+    /// curl over HTTPS to `host` (resolved to 127.0.0.1), trusting only `caFile`.
+    func curlHTTPS(_ path: String, host: String, caFile: String) throws -> ProcessResult {
+        guard let httpsPort else { throw TestSupportError("this proxy has no HTTPS listener") }
+        return try runProcess("curl", ["--silent", "--show-error", "--include", "--max-time", "10", "--cacert", caFile,
+                                       "--resolve", "\(host):\(httpsPort):127.0.0.1", "https://\(host):\(httpsPort)\(path)"])
     }
 
     func get(_ path: String, host: String) throws -> SimpleHTTPResponse { try SimpleHTTP.request(port: port, "GET", path, host: host) }

@@ -464,3 +464,18 @@ private let label63 = "a123456789b123456789c123456789d123456789e123456789f123456
         #expect(Suggestion.closest(to: word, in: candidates) == nil)
     }
 }
+
+@Suite struct ListenAddressTests {
+    @Test(arguments: [
+        ("127.0.0.1:9000", "127.0.0.1", 9000), (":80", "0.0.0.0", 80), ("[::1]:8443", "::1", 8443), ("0.0.0.0:0", "0.0.0.0", 0),
+    ] as [(String, String, Int)])
+    func parses(_ text: String, host: String, port: Int) {
+        #expect(ListenAddress(text)?.host == host)
+        #expect(ListenAddress(text)?.port == port)
+    }
+
+    @Test(arguments: ["9000", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "[::1]", "host:http"])
+    func rejects(_ text: String) {
+        #expect(ListenAddress(text) == nil)
+    }
+}

@@ -44,6 +44,26 @@ public struct AccessLogEntry: Sendable {
          "request_id", requestID]
     }
 
+    /// The stream fields as RESP bulk strings, in `fields` order (what the shipper sends).
+    func appendFields(to out: inout [UInt8]) {
+        RESPPipe.appendBulk(&out, "time"); RESPPipe.appendBulk(&out, time)
+        RESPPipe.appendBulk(&out, "replica"); RESPPipe.appendBulk(&out, replica)
+        RESPPipe.appendBulk(&out, "client"); RESPPipe.appendBulk(&out, client)
+        RESPPipe.appendBulk(&out, "method"); RESPPipe.appendBulk(&out, method)
+        RESPPipe.appendBulk(&out, "host"); RESPPipe.appendBulk(&out, host)
+        RESPPipe.appendBulk(&out, "path"); RESPPipe.appendBulk(&out, path)
+        RESPPipe.appendBulk(&out, "status"); RESPPipe.appendBulk(&out, status)
+        RESPPipe.appendBulk(&out, "bytes_in"); RESPPipe.appendBulk(&out, bytesIn)
+        RESPPipe.appendBulk(&out, "bytes_out"); RESPPipe.appendBulk(&out, bytesOut)
+        RESPPipe.appendBulk(&out, "duration_us"); RESPPipe.appendBulk(&out, durationMicroseconds)
+        RESPPipe.appendBulk(&out, "upstream"); RESPPipe.appendBulk(&out, upstream)
+        RESPPipe.appendBulk(&out, "route"); RESPPipe.appendBulk(&out, route)
+        RESPPipe.appendBulk(&out, "revision"); RESPPipe.appendBulk(&out, revision)
+        RESPPipe.appendBulk(&out, "request_id"); RESPPipe.appendBulk(&out, requestID)
+    }
+
+    static let fieldCount = 14
+
     /// Drops query values, keeping parameter names: secrets often travel in query strings.
     public static func redactQuery(path: String, query: String?) -> String {
         guard let query, !query.isEmpty else { return path }

@@ -2,7 +2,7 @@ import Foundation
 import RedisClient
 
 /// Ships access-log entries to the Redis stream `log:requests` from its own thread, in pipelined
-/// batches. Requests never wait for it: `record` only appends to a bounded queue, and when the
+/// batches of XADDs encoded straight to RESP (one write and one read per batch). Requests never wait for it: `record` only appends to a bounded queue, and when the
 /// queue is full (Redis slow or gone) the entry is dropped and counted.
 public final class AccessLogShipper: @unchecked Sendable {
     public struct Configuration: Sendable {
@@ -59,34 +59,55 @@ public final class AccessLogShipper: @unchecked Sendable {
     }
 
     private func run() {
-        var connection: RedisConnection?
+        var pipe: RESPPipe?
         var backoff = 0.1
+        var taken: [AccessLogEntry] = []
+        taken.reserveCapacity(configuration.capacity)
+        var encoded: [UInt8] = []
+        // Every XADD starts the same: `XADD <key> MAXLEN ~ <n> *`.
+        var prefix: [UInt8] = []
+        RESPPipe.appendCommand(&prefix, ["XADD", configuration.streamKey, "MAXLEN", "~", String(configuration.maxStreamLength), "*"])
+        prefix.removeFirst(4)  // "*6\r\n": the real count includes the fields
+        var header: [UInt8] = []
+        RESPPipe.appendDecimal(&header, 6 + 2 * AccessLogEntry.fieldCount)
+        header = [UInt8(ascii: "*")] + header + [0x0d, 0x0a] + prefix
         while true {
             ready.lock()
             _ = ready.wait(until: Date().addingTimeInterval(0.1))
             ready.unlock()
-            let (batch, finished) = lock.withLock { () -> ([AccessLogEntry], Bool) in
-                let batch = Array(queue.prefix(configuration.batchSize))
-                queue.removeFirst(batch.count)
-                return (batch, stopped)
+            // Take everything queued in O(1) under the lock (the event loops append meanwhile).
+            let finished = lock.withLock { () -> Bool in
+                swap(&queue, &taken)
+                return stopped
             }
-            if !batch.isEmpty {
+            var start = 0
+            while start < taken.count {
+                let batch = taken[start..<min(taken.count, start + configuration.batchSize)]
+                start = batch.endIndex
                 do {
-                    if connection == nil || connection!.isClosed {
-                        connection = try RedisConnection(url: configuration.redisURL, connectTimeout: .seconds(1), commandTimeout: .seconds(2))
+                    if pipe == nil { pipe = try RESPPipe(url: configuration.redisURL, timeout: 2) }
+                    encoded.removeAll(keepingCapacity: true)
+                    for entry in batch {
+                        encoded.append(contentsOf: header)
+                        entry.appendFields(to: &encoded)
                     }
-                    let commands = batch.map { ["XADD", configuration.streamKey, "MAXLEN", "~", String(configuration.maxStreamLength), "*"] + $0.fields }
-                    _ = try connection!.pipeline(commands)
-                    lock.withLock { shippedCount += batch.count }
+                    try pipe!.write(encoded)
+                    let refused = try pipe!.readReplies(batch.count)
+                    lock.withLock {
+                        shippedCount += batch.count - refused
+                        droppedCount += refused
+                    }
                     backoff = 0.1
                 } catch {
-                    connection?.close()
-                    connection = nil
-                    lock.withLock { droppedCount += batch.count }
+                    pipe?.close()
+                    pipe = nil
+                    lock.withLock { droppedCount += taken.count - batch.startIndex }
+                    start = taken.count
                     Thread.sleep(forTimeInterval: backoff)
                     backoff = min(backoff * 2, 2)
                 }
             }
+            taken.removeAll(keepingCapacity: true)
             if finished && lock.withLock({ queue.isEmpty }) { return }
         }
     }

@@ -2,14 +2,18 @@ import NIOCore
 import NIOPosix
 import RedisClient
 
-/// A whole proxy replica — watcher, listeners, admin, access log — started and stopped as one
-/// object, for programs that run the data plane in-process (`berth up`).
+/// A whole proxy replica — watcher, HTTP and HTTPS listeners, admin, access log — started and
+/// stopped as one object: `berth-proxy` is this plus flags, and `berth up` runs one in-process.
 public final class EmbeddedProxy: @unchecked Sendable {
     public struct Options: Sendable {
         public var redisURL: RedisURL
         public var prefix = "berth:"
         public var replicaID: String
         public var http: [SocketAddress]
+        /// HTTPS listeners; certificates come from Redis with the route table, chosen by SNI.
+        public var https: [SocketAddress] = []
+        /// Certificate (`cert:<name>`) for handshakes whose name matches no host; none refuses them.
+        public var defaultCertificate: String?
         public var admin: SocketAddress?
         public var threads = 1
         public var accessLog = true
@@ -27,9 +31,11 @@ public final class EmbeddedProxy: @unchecked Sendable {
     private let threadPool = NIOThreadPool(numberOfThreads: 2)
     private let watcher: RouteTableWatcher
     private let accessLog: AccessLogShipper
+    private let services: ProxyServices
     private let server: ProxyServer
     private let adminServer: AdminServer
     public private(set) var boundHTTP: [SocketAddress] = []
+    public private(set) var boundHTTPS: [SocketAddress] = []
     public private(set) var boundAdmin: SocketAddress?
 
     public init(options: Options) {
@@ -37,13 +43,17 @@ public final class EmbeddedProxy: @unchecked Sendable {
         options.configuration.replicaID = options.replicaID
         self.options = options
         group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
-        watcher = RouteTableWatcher(configuration: .init(redisURL: options.redisURL, prefix: options.prefix, replicaID: options.replicaID))
-        accessLog = AccessLogShipper(configuration: .init(redisURL: options.redisURL, streamKey: options.prefix + "log:requests"))
+        let watcher = RouteTableWatcher(configuration: .init(redisURL: options.redisURL, prefix: options.prefix, replicaID: options.replicaID))
+        let certificates = options.https.isEmpty ? nil : CertificateStore(defaultName: options.defaultCertificate)
+        watcher.certificates = certificates
+        self.watcher = watcher
+        let accessLog = AccessLogShipper(configuration: .init(redisURL: options.redisURL, streamKey: options.prefix + "log:requests"))
+        self.accessLog = accessLog
         let metrics = ProxyMetrics()
-        let watcher = self.watcher, accessLog = self.accessLog
-        let services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },
-                                     accessLog: options.accessLog ? accessLog : nil,
-                                     challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool)
+        services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },
+                                 accessLog: options.accessLog ? accessLog : nil,
+                                 challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool,
+                                 certificates: certificates)
         server = ProxyServer(services: services, group: group)
         adminServer = AdminServer(group: group, readiness: {
             let status = watcher.currentStatus
@@ -62,6 +72,10 @@ public final class EmbeddedProxy: @unchecked Sendable {
         threadPool.start()
         watcher.start()
         if options.accessLog { accessLog.start() }
+        if !options.https.isEmpty {
+            boundHTTPS = try server.start(addresses: options.https, tls: services.certificates)
+            services.httpsPort.withLockedValue { $0 = boundHTTPS.first?.port }
+        }
         boundHTTP = try server.start(addresses: options.http)
         if let admin = options.admin { boundAdmin = try adminServer.start(address: admin) }
     }

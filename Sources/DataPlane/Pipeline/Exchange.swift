@@ -1,13 +1,15 @@
 import NIOCore
-import NIOHTTP1
 import Routing
 import Spec
 
 /// One request being proxied: what the client asked, where it goes, and how far it got. Owned by
 /// the client connection's `ProxyHandler` and only touched on its event loop.
 final class Exchange {
-    let method: HTTPMethod
-    let version: HTTPVersion
+    /// `Strict-Transport-Security` to add to the response (HTTPS, Domain with HSTS).
+    var hsts: String?
+    let method: String
+    /// The client's HTTP minor version (0 or 1).
+    let clientMinorVersion: Int
     let host: String
     /// The path as logged (query values redacted).
     let logPath: String
@@ -15,7 +17,8 @@ final class Exchange {
     let revision: String
     let requestID: String
     let start = NIODeadline.now()
-    var upstreamHead: HTTPRequestHead
+    /// The request head for the upstream, as bytes (kept for a retry on a fresh connection).
+    let upstreamHead: ByteBuffer
     let endpoints: [Endpoint]
     var attempt = 0
     let isUpgrade: Bool
@@ -23,7 +26,8 @@ final class Exchange {
     /// The request carries a body (Content-Length > 0 or chunked).
     let hasBody: Bool
 
-    var buffered: [HTTPServerRequestPart] = []
+    /// Body bytes that arrived before the upstream connection.
+    var buffered: [ByteBuffer] = []
     var requestEnded = false
     var upstream: Channel?
     var upstreamHandler: UpstreamHandler?
@@ -36,15 +40,18 @@ final class Exchange {
     var responseHeadSent = false
     var responseEnded = false
     var upstreamKeepAlive = true
+    /// How the response body is framed towards the client.
+    var responseBody = HeadWriter.ResponseBody.asIs
+    /// The response's framing leaves the client connection unusable after it (close then).
+    var closeAfterResponse = false
     var bytesIn = 0
     var bytesOut = 0
-    var firstByteTimer: Scheduled<Void>?
 
-    init(method: HTTPMethod, version: HTTPVersion, host: String, logPath: String, route: String, revision: String,
-         requestID: String, upstreamHead: HTTPRequestHead, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
+    init(method: String, clientMinorVersion: Int, host: String, logPath: String, route: String, revision: String,
+         requestID: String, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
          hasBody: Bool) {
         self.method = method
-        self.version = version
+        self.clientMinorVersion = clientMinorVersion
         self.host = host
         self.logPath = logPath
         self.route = route

@@ -1,17 +1,39 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
+import HTTPWire
+import NIOHTTP1  // HTTPResponseStatus only
 import Routing
 import Spec
 
-/// The per-connection proxy: reads requests from a client, matches them against the current
-/// route table, and streams each to an upstream and the answer back, with backpressure both ways
-/// (a side that cannot take more bytes pauses reads on the other). Runs entirely on the client
-/// connection's event loop; upstream connections are opened on the same loop.
+/// The per-connection proxy: reads requests from a client as bytes, parses each head itself
+/// (strictly, `HTTPWire`), matches it against the current route table, and streams it to an
+/// upstream and the answer back, copying header lines it keeps byte for byte and passing bodies
+/// through in their own framing, with backpressure both ways (a side that cannot take more bytes
+/// pauses reads on the other). Runs entirely on the client connection's event loop; upstream
+/// connections are opened on the same loop.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// One request, as the inbound side frames it.
+    enum RequestPart {
+        case head(RequestHead, ByteBuffer)
+        case body(ByteBuffer)
+        case end
+    }
+
+    /// Where the inbound byte stream is.
+    enum InboundState {
+        case head
+        case length(remaining: Int)
+        case chunked(ChunkedDecoder)
+        /// After an upgrade request: later bytes wait for the upstream's answer (a 101 makes
+        /// them the tunnel's first bytes; anything else, the next request).
+        case upgrade
+    }
+
+    struct MalformedBody: Error {}
 
     let services: ProxyServices
     let pool: UpstreamPool
@@ -26,11 +48,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var timer: Scheduled<Void>?
     private var awaitingHead = false
     private var closing = false
+    /// Bytes read and not yet framed (a partial head, or requests pipelined behind the current one).
+    private var inbound: ByteBuffer?
+    private var inboundState = InboundState.head
+    private var draining = false
+    private var fields: [HeaderField] = []
+    private let headLimits: HeadLimits
 
-    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String) {
+    /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
+    let isTLS: Bool
+    private var pendingLocalHeaders: [(String, String)] = []
+
+    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
         self.pool = pool
         self.clientAddress = clientAddress
+        self.isTLS = isTLS
+        self.headLimits = HeadLimits(maxBytes: services.configuration.maxHeaderBytes, maxFields: 200)
+        fields.reserveCapacity(32)
     }
 
     // MARK: Lifecycle
@@ -39,6 +74,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.context = context
         if context.channel.isActive { connectionStarted(context: context) }
     }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
         connectionStarted(context: context)
@@ -56,9 +93,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         deadline = nil
+        inbound = nil
+        pendingHead = nil
         if let exchange {
             // The client went away: cancel the upstream request.
-            exchange.firstByteTimer?.cancel()
+            exchange.upstreamHandler?.delegate = nil
             exchange.upstream?.close(promise: nil)
             finishLog(exchange, status: exchange.responseStatus ?? 499)
             self.exchange = nil
@@ -69,7 +108,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     /// Bytes arrived before a request head: the header timeout starts (slowloris defence).
-    func bytesArrived() {
+    private func bytesArrived() {
         guard exchange == nil, pendingLocal == nil, !awaitingHead else { return }
         awaitingHead = true
         armTimer(services.configuration.headerTimeout, reason: "header")
@@ -110,9 +149,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func timerFired(reason: String) {
+        if reason == "first byte" {
+            guard let exchange, exchange.responseStatus == nil else { return }
+            services.metrics.upstreamError("first_byte_timeout")
+            return fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
+        }
         guard let context, exchange == nil else { return }
-        // A 408 cannot be written here: no request exists for it to answer (the HTTP pipeline
-        // handler would refuse it), so a slow head simply loses its connection.
+        // A slow head simply loses its connection (no request exists for a 408 to answer).
         if reason == "header" { services.metrics.upstreamError("client_header_timeout") }
         context.close(promise: nil)
     }
@@ -123,19 +166,81 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // After a response that closes the connection, nothing more from this client is routed:
         // a request smuggled behind a refused one must never reach an upstream.
         if closing { return }
-        let part = unwrapInboundIn(data)
-        // HTTP/1.1 pipelining: a request that arrives while the previous response is still being
-        // sent waits here, in order, and reads pause until it is served (bounded memory).
-        if !pipelined.isEmpty || (!requestOpen && responseOutstanding) {
-            pipelined.append(part)
-            pauseReads()
-            return
+        bytesArrived()
+        var incoming = unwrapInboundIn(data)
+        if var buffer = inbound, buffer.readableBytes > 0 {
+            inbound = nil
+            buffer.writeBuffer(&incoming)
+            inbound = buffer
+        } else {
+            inbound = incoming
         }
-        process(part, context: context)
+        drain()
     }
 
-    /// Parts of requests that arrived while an earlier response was in progress.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Frames what `inbound` holds into request parts, as far as the connection's state allows.
+    /// HTTP/1.1 pipelining: a request head that arrives while the previous response is still
+    /// outstanding stays unparsed in `inbound`, and reads pause until it is served (bounded memory).
+    private func drain() {
+        guard !draining, let context else { return }
+        draining = true
+        defer { draining = false }
+        while !closing, var buffer = inbound, buffer.readableBytes > 0 {
+            switch inboundState {
+            case .head:
+                if responseOutstanding {
+                    pauseReads()
+                    return
+                }
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.parseRequest($0, limits: headLimits, fields: &fields) }
+                switch outcome {
+                case .needMore:
+                    return
+                case .invalid(let error):
+                    inbound = nil
+                    return malformedRequest(context, error: error)
+                case .head(let head):
+                    let headBytes = buffer.readSlice(length: head.length)!
+                    inbound = buffer
+                    switch head.framing {
+                    case .length(let length): inboundState = .length(remaining: length)
+                    case .chunked: inboundState = .chunked(ChunkedDecoder(maxTrailerBytes: services.configuration.maxHeaderBytes))
+                    case .none, .untilClose: inboundState = .head
+                    }
+                    process(.head(head, headBytes), context: context)
+                    if case .head = inboundState {
+                        process(.end, context: context)
+                        if head.isUpgrade, exchange?.isUpgrade == true { inboundState = .upgrade }
+                    }
+                }
+            case .length(let remaining):
+                let take = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: take)!
+                inbound = buffer
+                inboundState = take == remaining ? .head : .length(remaining: remaining - take)
+                process(.body(slice), context: context)
+                if take == remaining { process(.end, context: context) }
+            case .chunked(var decoder):
+                let consumed: Int
+                do {
+                    consumed = try buffer.withUnsafeReadableBytes { raw in try decoder.consume(raw) { _ in } }
+                } catch {
+                    inbound = nil
+                    return malformedRequest(context, error: .malformed(.transferEncoding))
+                }
+                let slice = buffer.readSlice(length: consumed)!
+                inbound = buffer
+                inboundState = decoder.isDone ? .head : .chunked(decoder)
+                if consumed > 0 { process(.body(slice), context: context) }
+                if decoder.isDone { process(.end, context: context) }
+            case .upgrade:
+                pauseReads()
+                return
+            }
+        }
+        if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil }
+    }
+
     /// Between a request's head and its end.
     private var requestOpen = false
     /// Between a request's head and the end of its response.
@@ -152,10 +257,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context.close(promise: nil)
             return
         }
-        while !pipelined.isEmpty, !closing, requestOpen || !responseOutstanding {
-            process(pipelined.removeFirst(), context: context)
-        }
-        if pipelined.isEmpty, exchange == nil || exchange?.upstreamHandler != nil { resumeReads() }
+        if case .upgrade = inboundState { inboundState = .head }
+        drain()
+        // Reads stay paused while a pipelined request waits unparsed, or while the request just
+        // started waits for its upstream connection.
+        let heldBack = responseOutstanding && (inbound?.readableBytes ?? 0) > 0
+        if !heldBack, exchange == nil || exchange?.upstreamHandler != nil { resumeReads() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -167,37 +274,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func process(_ part: RequestPart, context: ChannelHandlerContext) {
         switch part {
-        case .head(let head):
+        case .head(let head, let bytes):
             clearTimer()
             awaitingHead = false
             requestOpen = true
             responseOutstanding = true
-            requestHead(head, context: context)
+            requestHead(head, bytes: bytes, context: context)
         case .body(let buffer):
             guard let exchange else { return }  // a local answer: the body is ignored
             exchange.bytesIn += buffer.readableBytes
             if let handler = exchange.upstreamHandler {
-                handler.send(.body(.byteBuffer(buffer)))
+                handler.send(buffer)
                 if let upstream = exchange.upstream, !upstream.isWritable { pauseReads() }
             } else {
-                exchange.buffered.append(.body(buffer))
+                exchange.buffered.append(buffer)
             }
-        case .end(let trailers):
+        case .end:
             requestOpen = false
             if let local = pendingLocal {
                 pendingLocal = nil
-                respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path)
+                let headers = pendingLocalHeaders
+                pendingLocalHeaders = []
+                respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path,
+                        headers: headers)
                 return
             }
             guard let exchange else { return }
             exchange.requestEnded = true
             if let handler = exchange.upstreamHandler {
-                handler.send(.end(trailers), flush: true)
+                handler.flush()
                 startFirstByteTimer(exchange)
-            } else {
-                exchange.buffered.append(.end(trailers))
             }
         }
     }
@@ -228,73 +336,90 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let parserError = error as? HTTPParserError, !closing, !(exchange?.responseHeadSent ?? false) {
-            // A malformed request (or body, e.g. a bad chunk size): cancel any upstream request
-            // it started and answer 400 (431 for oversized headers), then close.
-            if let exchange {
-                exchange.firstByteTimer?.cancel()
-                exchange.upstreamHandler?.delegate = nil
-                exchange.upstream?.close(promise: nil)
-                self.exchange = nil
-                finishLog(exchange, status: 400)
-            }
-            pendingLocal = nil
-            switch parserError {
-            case .headerOverflow:
-                respondAndClose(context, status: .requestHeaderFieldsTooLarge, body: "request header fields too large\n")
-            default:
-                respondAndClose(context, status: .badRequest, body: "malformed request (\(parserError))\n")
-            }
-            return
-        }
         context.close(promise: nil)
+    }
+
+    /// A malformed request (or body, e.g. a bad chunk size): cancel any upstream request it
+    /// started and answer 400 (431 for an oversized head), then close.
+    private func malformedRequest(_ context: ChannelHandlerContext, error: HeadError) {
+        if let exchange {
+            exchange.upstreamHandler?.delegate = nil
+            exchange.upstream?.close(promise: nil)
+            self.exchange = nil
+            finishLog(exchange, status: 400)
+            if exchange.responseHeadSent {
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+        }
+        pendingLocal = nil
+        switch error {
+        case .tooLarge:
+            respondAndClose(context, status: .requestHeaderFieldsTooLarge, body: "request header fields too large\n")
+        case .malformed(let problem):
+            respondAndClose(context, status: .badRequest, body: "malformed request (\(problem.rawValue))\n")
+        }
     }
 
     // MARK: Routing a request
 
-    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let hasBody = Self.hasBody(head)
-        let keepAlive = head.isKeepAlive
-        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-") {
+    private func requestHead(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
+        let hasBody = head.framing != .none
+        let keepAlive = head.keepAlive
+        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-",
+                   headers: [(String, String)] = []) {
             // Answer at once if a body follows (and close, rather than read a body nobody wants);
             // otherwise once the request has ended.
             if hasBody {
-                respond(context, status: status, body: body, close: true, route: route, host: host, path: path)
+                respond(context, status: status, body: body, close: true, route: route, host: host, path: path, headers: headers)
             } else {
                 pendingLocal = (status, body, !keepAlive, route, host, path)
+                pendingLocalHeaders = headers
             }
         }
-        // Request smuggling: only `chunked` framing, never together with Content-Length (the
-        // decoder already refuses CL+TE and differing lengths).
-        if head.headers.contains(name: "transfer-encoding"),
-           head.headers[canonicalForm: "transfer-encoding"].map({ $0.lowercased() }) != ["chunked"] {
-            return respond(context, status: .badRequest, body: "unsupported transfer-encoding\n", close: true, route: "-", host: "-", path: "-")
-        }
-        let hostHeaders = head.headers["host"]
-        guard hostHeaders.count == 1, let rawHost = hostHeaders.first, RequestHost.isValid(rawHost) else {
+        // Framing was checked by the parser (request smuggling: only a single `chunked`, never
+        // together with Content-Length, no differing lengths).
+        guard let hostRange = head.host,
+              case let rawHost = bytes.getString(at: bytes.readerIndex + hostRange.lowerBound, length: hostRange.count)!,
+              RequestHost.isValid(rawHost) else {
             return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
         let host = RequestHost.normalize(rawHost)
+        let method = bytes.getString(at: bytes.readerIndex + head.method.lowerBound, length: head.method.count)!
+        let targetText = bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!
         let path: String, query: String?
-        switch RequestPath.normalize(target: head.uri) {
+        switch RequestPath.normalize(target: targetText) {
         case .success(let result): (path, query) = result
         case .failure(let problem):
             return respond(context, status: .badRequest, body: "bad request target (\(problem))\n", close: true, route: "-", host: host, path: "-")
         }
         let logPath = AccessLogEntry.redactQuery(path: path, query: query)
 
-        if path.hasPrefix("/.well-known/acme-challenge/"), head.method == .GET || head.method == .HEAD {
+        if path.hasPrefix("/.well-known/acme-challenge/"), method == "GET" || method == "HEAD" {
             return answerChallenge(token: path.dropFirst("/.well-known/acme-challenge/".count), context: context,
                                    host: host, path: logPath, keepAlive: keepAlive && !hasBody)
         }
         guard let matcher = services.table() else {
             return local(.serviceUnavailable, "no route table has been published yet\n", host: host, path: logPath)
         }
+        // Plain HTTP to a Domain with redirectHTTP goes to HTTPS — once a certificate for the host is
+        // loaded (before that the redirect would lead nowhere). ACME challenges were answered above.
+        if !isTLS, let hostEntry = matcher.host(host)?.entry, hostEntry.redirectHTTP,
+           let certificates = services.certificates, certificates.hasCertificate(forHost: host) {
+            let port = services.httpsPort.withLockedValue { $0 }.map { $0 == 443 ? "" : ":\($0)" } ?? ""
+            let location = "https://" + host + port + (targetText.hasPrefix("/") ? targetText : path + (query.map { "?" + $0 } ?? ""))
+            return local(.permanentRedirect, "moved to \(location)\n", route: "redirect-https", host: host, path: logPath,
+                         headers: [("location", location)])
+        }
         let compiledRoute: RouteMatcher.CompiledRoute
-        switch matcher.match(host: host, path: path, method: head.method.rawValue) {
+        let hostEntry: RouteTableDocument.HostEntry
+        switch matcher.match(host: host, path: path, method: method) {
         case .unknownHost: return local(.notFound, "unknown host\n", host: host, path: logPath)
         case .noRoute: return local(.notFound, "no route\n", host: host, path: logPath)
-        case .route(_, let route): compiledRoute = route
+        case .route(let matched, let route):
+            compiledRoute = route
+            hostEntry = matched.entry
         }
         let entry = compiledRoute.entry
         if entry.auth != nil {
@@ -309,29 +434,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .failure(let problem):
             return local(.badGateway, problem.reason + "\n", route: entry.route, host: host, path: logPath)
         }
-        let isUpgrade = head.headers.contains(name: "upgrade")
-            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
-        let rewritten = RequestHeaderRewriter.rewrite(head.headers, context: .init(
-            clientAddress: clientAddress, scheme: services.configuration.scheme, requestID: services.nextRequestID(on: pool), upgrade: isUpgrade))
+        let isUpgrade = head.isUpgrade
         var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
         if let query { uri += "?" + query }
-        var upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: rewritten.headers)
-        if !isUpgrade { upstreamHead.headers.replaceOrAdd(name: "connection", value: "keep-alive") }
-        let exchange = Exchange(method: head.method, version: head.version, host: host, logPath: logPath, route: entry.route,
-                                revision: matcher.document.revision, requestID: rewritten.requestID, upstreamHead: upstreamHead,
+        let services = self.services, pool = self.pool
+        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: .init(
+            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
+            makeRequestID: { services.nextRequestID(on: pool) }), allocator: context.channel.allocator)
+        let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
+                                revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
                                 endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,
                                 clientKeepAlive: keepAlive, hasBody: hasBody)
+        if isTLS { exchange.hsts = hostEntry.hsts }
         self.exchange = exchange
         // Only a body needs holding back until the upstream is there; toggling read interest for
         // every request would cost two epoll_ctl calls each.
         if hasBody { pauseReads() }
         connect(exchange)
-    }
-
-    static func hasBody(_ head: HTTPRequestHead) -> Bool {
-        if head.headers.contains(name: "transfer-encoding") { return true }
-        if let length = head.headers.first(name: "content-length"), let value = Int(length) { return value > 0 }
-        return false
     }
 
     private func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: String, keepAlive: Bool) {
@@ -372,8 +491,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let context, exchange.attempt < exchange.endpoints.count else { return }
         let endpoint = exchange.endpoints[exchange.attempt]
         exchange.endpoint = endpoint
+        if let (channel, handler) = pool.checkoutIdle(endpoint) {
+            return attach(exchange, channel: channel, handler: handler, context: context)
+        }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        pool.checkout(endpoint).whenComplete { result in
+        pool.connect(endpoint).whenComplete { result in
             loopBound.value.connected(exchange, endpoint: endpoint, result: result)
         }
     }
@@ -389,24 +511,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 channel.close(promise: nil)
                 return fail(exchange, status: .badGateway, reason: "upstream pipeline")
             }
-            exchange.reusedConnection = handler.hasServed
-            handler.hasServed = true
-            handler.delegate = self
-            handler.setPaused(!context.channel.isWritable)
-            exchange.upstream = channel
-            exchange.upstreamHandler = handler
-            handler.send(.head(exchange.upstreamHead))
-            for part in exchange.buffered {
-                switch part {
-                case .body(let buffer): handler.send(.body(.byteBuffer(buffer)))
-                case .end(let trailers): handler.send(.end(trailers))
-                case .head: break
-                }
-            }
-            handler.flush()
-            exchange.buffered.removeAll()
-            if exchange.requestEnded { startFirstByteTimer(exchange) }
-            if channel.isWritable, readsPaused { resumeReads() }
+            attach(exchange, channel: channel, handler: handler, context: context)
         case .failure(let error):
             if Self.isTimeout(error) {
                 services.metrics.upstreamError("connect_timeout")
@@ -424,26 +529,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
     }
 
+    /// Gives the exchange its upstream connection and sends what the client sent so far.
+    private func attach(_ exchange: Exchange, channel: Channel, handler: UpstreamHandler, context: ChannelHandlerContext) {
+            exchange.reusedConnection = handler.hasServed
+            handler.hasServed = true
+            handler.delegate = self
+            handler.setPaused(!context.channel.isWritable)
+            exchange.upstream = channel
+            exchange.upstreamHandler = handler
+            handler.requestIsHead = exchange.method == "HEAD"
+            handler.send(exchange.upstreamHead)
+            for buffer in exchange.buffered { handler.send(buffer) }
+            handler.flush()
+            exchange.buffered.removeAll()
+            if exchange.requestEnded { startFirstByteTimer(exchange) }
+            if channel.isWritable, readsPaused { resumeReads() }
+    }
+
     static func isTimeout(_ error: Error) -> Bool {
         if case ChannelError.connectTimeout = error { return true }
         return String(describing: error).lowercased().contains("timeout")
     }
 
+    /// The upstream's answer is due within `firstByteTimeout`: the connection's one timer
+    /// (a deadline move, no task per request) fires `timerFired(reason: "first byte")`.
     private func startFirstByteTimer(_ exchange: Exchange) {
-        guard let context, exchange.responseStatus == nil, !exchange.isUpgrade else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        exchange.firstByteTimer = context.eventLoop.scheduleTask(in: services.configuration.firstByteTimeout) {
-            let handler = loopBound.value
-            guard handler.exchange === exchange, exchange.responseStatus == nil else { return }
-            handler.services.metrics.upstreamError("first_byte_timeout")
-            handler.fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
-        }
+        guard exchange.responseStatus == nil, !exchange.isUpgrade else { return }
+        armTimer(services.configuration.firstByteTimeout, reason: "first byte")
     }
 
     /// Ends an exchange that got no response head with a proxy-made error.
     private func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
         guard let context, self.exchange === exchange else { return }
-        exchange.firstByteTimer?.cancel()
+        pendingHead = nil
         if let upstream = exchange.upstream {
             exchange.upstreamHandler?.delegate = nil
             upstream.close(promise: nil)
@@ -463,47 +581,132 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Upstream → client
 
-    func upstreamResponsePart(_ part: HTTPClientResponsePart) {
+    func upstreamResponsePart(_ part: UpstreamPart) {
         guard let context, let exchange else { return }
         switch part {
-        case .head(let head):
-            exchange.firstByteTimer?.cancel()
-            exchange.responseStatus = Int(head.status.code)
-            if exchange.isUpgrade && head.status == .switchingProtocols {
-                return startTunnel(head, exchange: exchange, context: context)
+        case .head(let head, let bytes):
+            if head.status < 200 && head.status != 101 {
+                // 100 Continue and other interim answers: passed on to an HTTP/1.1 client as they are.
+                if exchange.clientMinorVersion == 1 {
+                    let interim = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: 1, body: .asIs, keepAlive: true,
+                                                          keepUpgrade: false, allocator: context.channel.allocator)
+                    context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+                }
+                return
             }
-            exchange.upstreamKeepAlive = head.isKeepAlive
-            var headers = RequestHeaderRewriter.rewriteResponse(head.headers, keepUpgrade: false)
-            if !exchange.clientKeepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
-            else if exchange.version == .http1_0 { headers.replaceOrAdd(name: "connection", value: "keep-alive") }
-            let response = HTTPResponseHead(version: exchange.version, status: head.status, headers: headers)
+            clearTimer()
+            exchange.responseStatus = head.status
+            if head.status == 101 {
+                guard exchange.isUpgrade else {
+                    services.metrics.upstreamError("bad_response")
+                    return fail(exchange, status: .badGateway, reason: "upstream switched protocols unasked")
+                }
+                return startTunnel(head, bytes: bytes, exchange: exchange, context: context)
+            }
+            exchange.upstreamKeepAlive = head.keepAlive
+            var keepAlive = exchange.clientKeepAlive
+            let framing = head.framing(requestWasHead: exchange.method == "HEAD")
+            switch framing {
+            case .chunked where exchange.clientMinorVersion == 0:
+                exchange.responseBody = .dechunked
+                exchange.upstreamHandler?.dechunk = true
+                keepAlive = false
+            case .untilClose:
+                exchange.upstreamKeepAlive = false
+                if exchange.clientMinorVersion == 1 && keepAlive {
+                    exchange.responseBody = .rechunked
+                } else {
+                    keepAlive = false
+                }
+            default:
+                break
+            }
+            exchange.closeAfterResponse = !keepAlive
+            let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
+                                                   body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
+                                                   hsts: exchange.hsts, allocator: context.channel.allocator)
             exchange.responseHeadSent = true
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
+            // Held until the body's first bytes (or the end of this read): a small response
+            // then leaves in one buffer and one write.
+            pendingHead = response
         case .body(let buffer):
-            exchange.bytesOut += buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            let count = buffer.readableBytes
+            guard count > 0 else { return }
+            exchange.bytesOut += count
+            if var head = pendingHead {
+                pendingHead = nil
+                if count <= 16 * 1024, exchange.responseBody != .rechunked {
+                    head.writeImmutableBuffer(buffer)
+                    writeToClient(context, head)
+                    if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+                    return
+                }
+                writeToClient(context, head)
+            }
+            if exchange.responseBody == .rechunked {
+                var size = context.channel.allocator.buffer(capacity: 20)
+                size.writeString(String(count, radix: 16))
+                size.writeStaticString("\r\n")
+                writeToClient(context, size)
+                writeToClient(context, buffer)
+                writeToClient(context, Self.crlf)
+            } else {
+                writeToClient(context, buffer)
+            }
             if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
-        case .end(let trailers):
-            if exchange.isUpgrade && exchange.responseStatus == 101 { return }  // the 101's end: handled by the tunnel
+        case .end:
             exchange.responseEnded = true
+            writePendingHead(context)
+            if exchange.responseBody == .rechunked { writeToClient(context, Self.lastChunk) }
+            if exchange.upstreamHandler?.hasUnexpectedBytes == true { exchange.upstreamKeepAlive = false }
             // Book-keeping happens now, not when the write completes: with pipelining the next
-            // request's head is delivered while this write is still in flight.
+            // request's head is parsed while this write is still in flight.
             let close = completed(exchange)
             if close {
                 closing = true
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let promise = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
                 promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
             } else {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                flushClient(context)
                 armTimer(services.configuration.idleTimeout, reason: "idle")
                 responseFinished()
             }
         }
     }
 
-    func upstreamReadComplete() { context?.flush() }
+    private static let crlf = ByteBuffer(staticString: "\r\n")
+    private static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
+
+    /// A response head not yet written (see `.head`).
+    private var pendingHead: ByteBuffer?
+
+    private func writePendingHead(_ context: ChannelHandlerContext) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        writeToClient(context, head)
+    }
+
+    /// Response bytes written to the client and not flushed yet.
+    private var clientUnflushed = false
+
+    @inline(__always) private func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        clientUnflushed = true
+    }
+
+    private func flushClient(_ context: ChannelHandlerContext) {
+        guard clientUnflushed else { return }
+        clientUnflushed = false
+        context.flush()
+    }
+
+    func upstreamReadComplete() {
+        guard let context else { return }
+        writePendingHead(context)
+        flushClient(context)
+    }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
         guard let exchange, !exchange.requestEnded else { return }
@@ -518,7 +721,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
            exchange.requestEnded || !exchange.hasBody {
             // A keep-alive connection the upstream closed just as it was reused: try a fresh one.
             exchange.retriedStale = true
-            exchange.buffered = exchange.requestEnded ? [.end(nil)] : []
+            exchange.buffered = []
             connect(exchange)
             return
         }
@@ -540,42 +743,42 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         finishLog(exchange, status: exchange.responseStatus ?? 0)
-        return !exchange.clientKeepAlive || !exchange.requestEnded
+        return !exchange.clientKeepAlive || !exchange.requestEnded || exchange.closeAfterResponse
     }
 
     // MARK: WebSocket and other upgrades
 
-    private func startTunnel(_ head: HTTPResponseHead, exchange: Exchange, context: ChannelHandlerContext) {
-        guard let upstream = exchange.upstream else { return }
-        let headers = RequestHeaderRewriter.rewriteResponse(head.headers, keepUpgrade: true)
+    private func startTunnel(_ head: ResponseHead, bytes: ByteBuffer, exchange: Exchange, context: ChannelHandlerContext) {
+        guard let upstream = exchange.upstream, let upstreamHandler = exchange.upstreamHandler else { return }
+        let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion, body: .asIs,
+                                               keepAlive: true, keepUpgrade: true, allocator: context.channel.allocator)
         exchange.responseHeadSent = true
-        // The encoder turns these into bytes right away, before it is removed below.
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.version, status: head.status, headers: headers))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        exchange.responseEnded = true
+        context.write(wrapOutboundOut(response), promise: nil)
+        // Bytes of the new protocol that came with the 101, and client bytes that followed the
+        // upgrade request before it: each goes to the other side first.
+        if let early = upstreamHandler.takeLeftover() { context.write(wrapOutboundOut(early), promise: nil) }
+        context.flush()
+        if let early = inbound, early.readableBytes > 0 { upstreamHandler.send(early, flush: true) }
+        inbound = nil
+        upstreamHandler.delegate = nil
         finishLog(exchange, status: 101)
         self.exchange = nil
         closing = true  // nothing more is routed on this connection
-        // Rebuild both pipelines once the upstream decoder has finished delivering this response
-        // (its `.end` follows the head); bytes after the 101 stay in the decoder until then and
-        // are forwarded when it is removed.
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            guard let context = handler.context else { upstream.close(promise: nil); return }
-            exchange.upstreamHandler?.delegate = nil
-            do {
-                let (clientGlue, upstreamGlue) = GlueHandler.pair()
-                let server = upstream.pipeline.syncOperations
-                try server.addHandler(upstreamGlue)
-                try server.removeHTTPClientHandlers()
-                let client = context.pipeline.syncOperations
-                try client.addHandler(clientGlue)
-                try client.removeHTTPServerHandlers()
-                client.removeHandler(context: context, promise: nil)
-            } catch {
-                context.close(promise: nil)
-                upstream.close(promise: nil)
-            }
+        timer?.cancel()
+        deadline = nil
+        // Both pipelines become byte pipes.
+        do {
+            let (clientGlue, upstreamGlue) = GlueHandler.pair()
+            let server = upstream.pipeline.syncOperations
+            server.removeHandler(context: try server.context(handlerType: UpstreamHandler.self), promise: nil)
+            try server.addHandler(upstreamGlue)
+            let client = context.pipeline.syncOperations
+            client.removeHandler(context: context, promise: nil)
+            try client.addHandler(clientGlue)
+        } catch {
+            context.close(promise: nil)
+            upstream.close(promise: nil)
         }
     }
 
@@ -587,37 +790,31 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
-                         route: String, host: String, path: String, exchange: Exchange? = nil) {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "cache-control", value: "no-store")
+                         route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
         if close {
-            headers.add(name: "connection", value: "close")
             closing = true
             pauseReads()
         }
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
+                                                headers: headers, allocator: context.channel.allocator)
         let start = exchange?.start ?? .now()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         if close {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(response), promise: promise)
             promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
         } else {
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
             armTimer(services.configuration.idleTimeout, reason: "idle")
         }
-        record(status: Int(status.code), route: route, host: host, path: path, method: exchange?.method.rawValue ?? "-",
+        record(status: Int(status.code), route: route, host: host, path: path, method: exchange?.method ?? "-",
                start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count, upstream: exchange?.endpoint?.description ?? "-",
                revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }
 
     private func finishLog(_ exchange: Exchange, status: Int) {
-        record(status: status, route: exchange.route, host: exchange.host, path: exchange.logPath, method: exchange.method.rawValue,
+        record(status: status, route: exchange.route, host: exchange.host, path: exchange.logPath, method: exchange.method,
                start: exchange.start, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
                upstream: exchange.endpoint?.description ?? "-", revision: exchange.revision, requestID: exchange.requestID)
     }
@@ -638,26 +835,5 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         clock_gettime(CLOCK_REALTIME, &now)
         let millis = now.tv_nsec / 1_000_000
         return "\(now.tv_sec)." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis)
-    }
-}
-
-extension ChannelPipeline.SynchronousOperations {
-    /// Removes the HTTP handlers of a client connection that becomes a tunnel (the proxy handler
-    /// itself is removed by the caller).
-    func removeHTTPServerHandlers() throws {
-        if let activity = try? self.handler(type: ActivityHandler.self) { activity.enabled = false }
-        if let context = try? self.context(handlerType: ActivityHandler.self) { removeHandler(context: context, promise: nil) }
-        if let context = try? self.context(handlerType: HTTPServerPipelineHandler.self) { removeHandler(context: context, promise: nil) }
-        if let context = try? self.context(handlerType: NIOHTTPResponseHeadersValidator.self) { removeHandler(context: context, promise: nil) }
-        removeHandler(context: try self.context(handlerType: HTTPResponseEncoder.self), promise: nil)
-        removeHandler(context: try self.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
-    }
-
-    /// Removes the HTTP handlers and the upstream handler of an upstream connection that becomes a tunnel.
-    func removeHTTPClientHandlers() throws {
-        removeHandler(context: try self.context(handlerType: UpstreamHandler.self), promise: nil)
-        if let context = try? self.context(handlerType: NIOHTTPRequestHeadersValidator.self) { removeHandler(context: context, promise: nil) }
-        removeHandler(context: try self.context(handlerType: HTTPRequestEncoder.self), promise: nil)
-        removeHandler(context: try self.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
     }
 }

@@ -1,16 +1,18 @@
 import Foundation
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import Spec
 
 /// The HTTP listeners of a replica. Each accepted connection gets: PROXY protocol check → activity
-/// tap → HTTP/1.1 codec with pipelining assistance → `ProxyHandler`.
+/// → `ProxyHandler`, which parses and forwards HTTP/1.1 as bytes.
 public final class ProxyServer: @unchecked Sendable {
     let services: ProxyServices
     let group: MultiThreadedEventLoopGroup
-    let quiesce: ServerQuiescingHelper
+    /// Dropped at the end of `shutdown`: its deinit completes a promise on the group, which must
+    /// still be running then (NIO prints "Cannot schedule tasks on an EventLoop that has already
+    /// shut down" otherwise).
+    private var quiesce: ServerQuiescingHelper?
     private var channels: [Channel] = []
 
     public init(services: ProxyServices, group: MultiThreadedEventLoopGroup) {
@@ -19,11 +21,13 @@ public final class ProxyServer: @unchecked Sendable {
         self.quiesce = ServerQuiescingHelper(group: group)
     }
 
-    /// Binds every address; returns the bound addresses (port 0 picks a free one).
-    public func start(addresses: [SocketAddress]) throws -> [SocketAddress] {
+    /// Binds every address; returns the bound addresses (port 0 picks a free one). With `tls`,
+    /// each connection (after its PROXY header, if any) starts with a TLS handshake whose
+    /// certificate is chosen by SNI from `tls`; no certificate for the name refuses the handshake.
+    public func start(addresses: [SocketAddress], tls: CertificateStore? = nil) throws -> [SocketAddress] {
         let services = self.services
         let configuration = services.configuration
-        let quiesce = self.quiesce
+        guard let quiesce = self.quiesce else { throw ChannelError.ioOnClosedChannel }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -44,7 +48,8 @@ public final class ProxyServer: @unchecked Sendable {
                     let peer = channel.remoteAddress
                     let peerIP = peer?.ipAddress ?? "unknown"
                     let pipeline = channel.pipeline.syncOperations
-                    let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP)
+                    let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP,
+                                             isTLS: tls != nil)
                     let trusted = peer.flatMap { address in Self.ipBytes(address) }.map { bytes in
                         configuration.proxyProtocolTrusted.contains { $0.contains(bytes) }
                     } ?? false
@@ -52,15 +57,9 @@ public final class ProxyServer: @unchecked Sendable {
                     try pipeline.addHandler(ProxyProtocolHandler(mode: trusted ? .required : .refused) { address in
                         loopBound.value.clientAddress = address
                     })
-                    let activity = ActivityHandler()
-                    activity.proxy = proxy
-                    try pipeline.addHandler(activity)
-                    var limits = NIOHTTPDecoderLimitConfiguration()
-                    limits.maxHeaderListSize = configuration.maxHeaderBytes
-                    limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                                                             withEncoderConfiguration: .init(),
-                                                             withDecoderLimitConfiguration: limits)
+                    if let tls {
+                        try pipeline.addHandler(TLSHandshakeSelector.make(channel: channel, certificates: tls, before: proxy))
+                    }
                     try pipeline.addHandler(proxy)
                 }
             }
@@ -76,12 +75,14 @@ public final class ProxyServer: @unchecked Sendable {
     /// Stops accepting, lets in-flight requests finish (each connection closes after its current
     /// response), and completes when all are done or `grace` has passed.
     public func shutdown(grace: TimeAmount) {
+        guard let quiesce else { return }
         let promise = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: promise)
         let deadline = DispatchTime.now() + .nanoseconds(Int(grace.nanoseconds))
         let done = DispatchSemaphore(value: 0)
         promise.futureResult.whenComplete { _ in done.signal() }
         _ = done.wait(timeout: deadline)
+        self.quiesce = nil
     }
 
     static func ipBytes(_ address: SocketAddress) -> [UInt8]? {

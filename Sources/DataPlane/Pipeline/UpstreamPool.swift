@@ -1,85 +1,24 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Spec
 
 /// An upstream address (`host:port`).
 struct Endpoint: Hashable, CustomStringConvertible {
-    var host: String
-    var port: Int
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
+    let host: String
+    let port: Int
+    /// `host:port` (`[v6]:port`), made once: it is logged with every request.
+    let description: String
 
-/// Receives what an upstream connection produces while it serves one exchange.
-protocol UpstreamDelegate: AnyObject {
-    func upstreamResponsePart(_ part: HTTPClientResponsePart)
-    func upstreamReadComplete()
-    func upstreamWritabilityChanged(isWritable: Bool)
-    func upstreamClosed(error: Error?)
-}
-
-/// Sits at the end of an upstream channel's pipeline and forwards to the exchange that has the
-/// connection checked out. Reads are withheld while `paused` (client not writable): backpressure.
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    weak var delegate: UpstreamDelegate?
-    var onIdleClose: (() -> Void)?
-    /// True once the connection carried an exchange (a later checkout is a reuse).
-    var hasServed = false
-    private var paused = false
-    private var pendingRead = false
-    private var context: ChannelHandlerContext?
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if let delegate { delegate.upstreamResponsePart(part) } else { context.close(promise: nil) }
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+        description = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        delegate?.upstreamReadComplete()
-        context.fireChannelReadComplete()
-    }
-
-    /// Writes a request part to the upstream (on this channel's event loop).
-    func send(_ part: HTTPClientRequestPart, flush: Bool = false) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(part), promise: nil)
-        if flush { context.flush() }
-    }
-
-    func flush() { context?.flush() }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if let delegate { self.delegate = nil; delegate.upstreamClosed(error: nil) } else { onIdleClose?() }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let delegate { self.delegate = nil; delegate.upstreamClosed(error: error) }
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if paused { pendingRead = true } else { context.read() }
-    }
-
-    func setPaused(_ value: Bool) {
-        paused = value
-        if !value, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+    static func == (left: Endpoint, right: Endpoint) -> Bool { left.port == right.port && left.host == right.host }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(host)
+        hasher.combine(port)
     }
 }
 
@@ -89,7 +28,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 final class UpstreamPool {
     let eventLoop: EventLoop
     let configuration: ProxyConfiguration
-    private var idle: [Endpoint: [Channel]] = [:]
+    private var idle: [Endpoint: [UpstreamHandler]] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
     /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
@@ -107,6 +46,8 @@ final class UpstreamPool {
     /// Per-loop request counter (no lock: only this loop touches it).
     var requestSequence: UInt64 = 0
     var loopIndex = 0
+    /// `<replica prefix>-<loop>-`, made once.
+    var requestIDStem = ""
 
     init(eventLoop: EventLoop, configuration: ProxyConfiguration) {
         self.eventLoop = eventLoop
@@ -126,16 +67,21 @@ final class UpstreamPool {
 
     func markDown(_ endpoint: Endpoint) { downUntil[endpoint] = .now() + configuration.endpointDownTime }
 
-    /// An idle connection to `endpoint`, or a new one.
-    /// The caller takes the channel's `UpstreamHandler` with `syncOperations` (same event loop).
-    func checkout(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
-        while var list = idle[endpoint], let channel = list.popLast() {
-            idle[endpoint] = list
-            if channel.isActive, let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) {
-                handler.onIdleClose = nil
-                return eventLoop.makeSucceededFuture(channel)
+    /// An idle keep-alive connection to `endpoint`, if one is left (no future, no lookup: the
+    /// common case of a request).
+    func checkoutIdle(_ endpoint: Endpoint) -> (Channel, UpstreamHandler)? {
+        while let handler = idle[endpoint]?.popLast() {
+            if let channel = handler.channel, channel.isActive {
+                handler.idleIn = nil
+                return (channel, handler)
             }
         }
+        return nil
+    }
+
+    /// A new connection to `endpoint`.
+    /// The caller takes the channel's `UpstreamHandler` with `syncOperations` (same event loop).
+    func connect(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
         let timeout = configuration.connectTimeout
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
@@ -144,7 +90,6 @@ final class UpstreamPool {
             .channelOption(.autoRead, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -154,22 +99,23 @@ final class UpstreamPool {
     /// Returns a connection that finished an exchange cleanly and may be reused.
     func release(_ channel: Channel, handler: UpstreamHandler, endpoint: Endpoint) {
         handler.delegate = nil
+        handler.reset()
         handler.setPaused(false)
-        var list = idle[endpoint, default: []]
-        guard channel.isActive, list.count < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
+        guard channel.isActive, (idle[endpoint]?.count ?? 0) < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
             channel.close(promise: nil)
             return
         }
-        handler.onIdleClose = { [weak self, weak channel] in
-            guard let self, let channel else { return }
-            self.idle[endpoint]?.removeAll { $0 === channel }
-        }
-        list.append(channel)
-        idle[endpoint] = list
+        handler.idleIn = (self, endpoint)
+        idle[endpoint, default: []].append(handler)
+    }
+
+    /// An idle connection closed (the upstream's keep-alive timeout): forget it.
+    func idleClosed(_ handler: UpstreamHandler, endpoint: Endpoint) {
+        idle[endpoint]?.removeAll { $0 === handler }
     }
 
     func closeAll() {
-        for list in idle.values { for channel in list { channel.close(promise: nil) } }
+        for list in idle.values { for handler in list { handler.channel?.close(promise: nil) } }
         idle = [:]
     }
 }

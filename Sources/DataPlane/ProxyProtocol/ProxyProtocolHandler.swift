@@ -64,17 +64,3 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
-
-/// Tells the proxy handler when request bytes arrive (for the header timeout) — the decoder
-/// swallows partial heads, so this must sit in front of it.
-final class ActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    weak var proxy: ProxyHandler?
-    var enabled = true
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if enabled { proxy?.bytesArrived() }
-        context.fireChannelRead(data)
-    }
-}

@@ -86,10 +86,12 @@ public enum ConditionTracker {
                 let failures = (old?.state == .failed ? old!.failures : 0) + 1
                 var condition = ResourceCondition(state: .failed, reason: failure.code, message: failure.description,
                                                   since: old?.state == .failed ? old!.since : now, failures: failures)
-                condition.nextRetry = now.addingTimeInterval(retry.delay(afterFailures: failures, jitter: jitter()))
+                condition.nextRetry = now.addingTimeInterval(max(retry.delay(afterFailures: failures, jitter: jitter()), failure.retryAfter ?? 0))
                 next[change.id] = condition
             } else if heldBack.contains(change.id), let old {
                 next[change.id] = old  // still waiting for its retry
+            } else if change.id.kind == .domain, let issued = report?.certificates[change.id.name] {
+                next[change.id] = moved(.ready, "CertificateIssued", "certificate for \(issued.sans.joined(separator: ", ")) (\(issued.source.rawValue), sha256 \(issued.fingerprint.prefix(16))…) valid until \(Timestamps.string(issued.notAfter))")
             } else if !change.pending.isEmpty {
                 next[change.id] = moved(.progressing, "Pending", change.pending.joined(separator: "; "))
             } else if change.action == .noop {

@@ -15,8 +15,10 @@ public struct ControllerConfiguration: Sendable {
     public var leaseTTLMilliseconds: Int = 15_000
     /// Who this controller is in the lease and in status (host and pid by default).
     public var holder: String
-    public var planner: PlannerConfiguration = .init()
+    public var planner: PlannerConfiguration = .init(hasCertificateIssuer: true)
     public var retry: RetryPolicy = .init()
+    /// CA bundle trusted for the ACME directory's HTTPS (`--acme-ca-file`); nil uses the system's.
+    public var acmeCAFile: String?
 
     public init(repository: String, ref: String? = nil, subdirectory: String? = nil, redisURL: String, holder: String) {
         self.repository = repository
@@ -83,6 +85,7 @@ public final class Controller: @unchecked Sendable {
     private var renewer: RedisStateStore?
     private var lease: Lease?
     private var keeper: LeaseKeeper?
+    private var issuer: RedisCertificateIssuer?
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
@@ -165,7 +168,20 @@ public final class Controller: @unchecked Sendable {
         lease = nil
         store?.connection.close()
         renewer?.connection.close()
+        issuer?.shutdown()
+        issuer = nil
         lock.withLock { snapshotState.leader = false }
+    }
+
+    /// The certificate issuer, made on first use (nil when certificates are not issued here).
+    private func certificateIssuer() throws -> RedisCertificateIssuer? {
+        guard configuration.planner.hasCertificateIssuer else { return nil }
+        if let issuer { return issuer }
+        var options = RedisCertificateIssuer.Options(redisURL: configuration.redisURL, prefix: configuration.prefix, acmeCAFile: configuration.acmeCAFile)
+        options.orderTimeout = 180
+        let made = try RedisCertificateIssuer(options: options)
+        issuer = made
+        return made
     }
 
     /// The next trigger's reason, "interval" on timeout, nil when stopping.
@@ -230,14 +246,14 @@ public final class Controller: @unchecked Sendable {
                 try checkLease()
                 let observed = try store.observe(fingerprint: false)
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
-                                        observed: observed, configuration: configuration.planner)
+                                        observed: observed, configuration: configuration.planner, now: now())
                 record.changes = Self.describe(plan)
                 let previous = lock.withLock { snapshotState.conditions }
                 var report: ApplyReport?
                 if plan.hasChanges {
                     try checkLease()
                     let waiting = ConditionTracker.waiting(previous, now: now())
-                    report = try Applier(store: store, configuration: configuration.planner, now: now)
+                    report = try Applier(store: store, configuration: configuration.planner, issuer: try certificateIssuer(), now: now)
                         .apply(plan, lease: lease, holdBack: waiting)
                     try checkLease()
                 }
@@ -344,6 +360,9 @@ public final class Controller: @unchecked Sendable {
     static func describe(_ plan: Plan) -> [String] {
         var lines = plan.changes.filter { $0.action != .noop }.map { change in
             "\(change.action.symbol) \(change.id): " + change.reasons.map { "\($0.code): \($0.message)" }.joined(separator: "; ")
+        }
+        for change in plan.certificates where change.isActionable {
+            lines.append("\(change.action.symbol) certificate \(change.name): \(change.action.rawValue)" + (change.reason.map { ": \($0.code): \($0.message)" } ?? ""))
         }
         if plan.routeTable.action != .noop {
             lines.append("\(plan.routeTable.action.symbol) route table: " + plan.routeTable.reasons.map { "\($0.code): \($0.message)" }.joined(separator: "; "))

@@ -158,6 +158,18 @@ public enum Formats {
         return nil
     }
 
+    /// A plain `local@domain` address (what ACME accepts as a `mailto:` contact): no spaces,
+    /// no display name, a hostname after the `@`.
+    public static func checkEmail(_ text: String) -> String? {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return "is not an email address (expected local@domain)" }
+        if text.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ":" }) {
+            return "must be a bare address without spaces, commas or a display name"
+        }
+        if checkHostname(normalizeHost(String(parts[1])), allowWildcard: false) != nil { return "does not end in a valid domain name" }
+        return nil
+    }
+
     /// True when a URL's host is a loopback address or `localhost`.
     public static func isLoopbackURL(_ text: String) -> Bool {
         guard var host = URLComponents(string: text)?.host?.lowercased() else { return false }
@@ -210,4 +222,27 @@ public enum Formats {
     static func isAlpha(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) }
     static func isAlnum(_ byte: UInt8) -> Bool { isAlpha(byte) || (0x30...0x39).contains(byte) }
     static func isLowerAlnum(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
+}
+
+/// A listener address as given on a command line: `ADDRESS:PORT`, `[IPv6]:PORT`, or `:PORT` (all
+/// IPv4 interfaces).
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        var host = text, port = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            port = String(text[text.index(after: close)...].dropFirst())
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            port = String(text[text.index(after: colon)...])
+        } else {
+            return nil
+        }
+        guard let number = Int(port), (0...65535).contains(number) else { return nil }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = number
+    }
 }

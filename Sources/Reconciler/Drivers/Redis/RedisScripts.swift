@@ -95,6 +95,34 @@ enum RedisScripts {
         return generation
         """)
 
+    /// KEYS: lease, certificate hash, certificate index, events. ARGV: lease value, name,
+    /// announcement JSON, then field/value pairs. Replaces the whole hash so no field of an older
+    /// certificate survives next to a newer key.
+    static let putCertificate = RedisScript(leaseCheck + """
+
+        redis.call('DEL', KEYS[2])
+        for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+        redis.call('SADD', KEYS[3], ARGV[2])
+        local fingerprint = redis.call('HGET', KEYS[2], 'fingerprint') or ''
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'type', 'certificate', 'name', ARGV[2], 'fingerprint', fingerprint)
+        redis.call('PUBLISH', KEYS[4], ARGV[3])
+        return 1
+        """)
+
+    /// KEYS: lease, certificate hash, certificate index. ARGV: lease value, name.
+    static let deleteCertificate = RedisScript(leaseCheck + """
+
+        redis.call('DEL', KEYS[2])
+        redis.call('SREM', KEYS[3], ARGV[2])
+        return 1
+        """)
+
+    /// KEYS: lock. ARGV: token. Compare-and-delete.
+    static let releaseLock = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """)
+
     /// KEYS: lease. ARGV: lease value, ttl ms.
     static let renewLease = RedisScript(leaseCheck + """
 

@@ -78,7 +78,7 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
         let replies = try run {
             try connection.pipeline([
                 ["HGETALL", keys.inventory], ["HGETALL", keys.ports],
-                ["GET", keys.routeTableGeneration], ["GET", keys.routeTableHash],
+                ["GET", keys.routeTableGeneration], ["GET", keys.routeTableHash], ["SMEMBERS", keys.certificateIndex],
             ])
         }
         for reply in replies { if let message = reply.errorMessage { throw RedisStateStore.stateError(RedisError(serverReply: message)) } }
@@ -120,8 +120,60 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
         let generation = replies[2].string.flatMap { Int($0) } ?? 0
         let hash = replies[3].string
         hasher.update("g\(generation)h\(hash ?? "")")
+        let names = (replies[4].array ?? []).compactMap(\.string).sorted()
+        let certificates = try certificateMetadata(names)
+        for name in names {
+            hasher.update("c\(name)\u{0}\(certificates[name]?.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{0}") ?? "-")\u{0}")
+        }
         return ObservedState(inventory: inventory, ports: ports, generation: generation, routeTableHash: hash,
-                             fingerprint: fingerprint ? hasher.finalize().hexString : "not computed")
+                             certificates: certificates, fingerprint: fingerprint ? hasher.finalize().hexString : "not computed")
+    }
+
+    // MARK: Certificates
+
+    /// Metadata of the named certificates (one pipelined round trip; keys are never read).
+    /// Names without a (complete) hash are left out.
+    public func certificateMetadata(_ names: [String]) throws -> [String: CertificateMetadata] {
+        guard !names.isEmpty else { return [:] }
+        let replies = try run { try connection.pipeline(names.map { ["HMGET", keys.certificate($0)] + CertificateMetadata.fieldNames }) }
+        var out: [String: CertificateMetadata] = [:]
+        for (name, reply) in zip(names, replies) {
+            guard let values = reply.array else { continue }
+            var fields: [String: String] = [:]
+            for (field, value) in zip(CertificateMetadata.fieldNames, values) { if let text = value.string { fields[field] = text } }
+            if let metadata = CertificateMetadata(fields: fields) { out[name] = metadata }
+        }
+        return out
+    }
+
+    public func certificateMetadata(_ name: String) throws -> CertificateMetadata? { try certificateMetadata([name])[name] }
+
+    public func putCertificate(_ name: String, _ certificate: IssuedCertificate, lease: Lease) throws {
+        let announcement = JSONValue.object([
+            "type": .string("certificate"), "name": .string(name), "fingerprint": .string(certificate.metadata.fingerprint),
+        ]).canonicalString
+        let arguments = [lease.value, name, announcement] + certificate.fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+        _ = try run {
+            try connection.evaluate(RedisScripts.putCertificate, keys: [keys.applyLease, keys.certificate(name), keys.certificateIndex, keys.events],
+                                    arguments: arguments)
+        }
+    }
+
+    public func deleteCertificate(_ name: String, lease: Lease) throws {
+        _ = try run {
+            try connection.evaluate(RedisScripts.deleteCertificate, keys: [keys.applyLease, keys.certificate(name), keys.certificateIndex],
+                                    arguments: [lease.value, name])
+        }
+    }
+
+    public func lockCertificate(_ name: String, ttlMilliseconds: Int) throws -> String? {
+        let token = UUID().uuidString
+        let reply = try run { try connection.send(["SET", keys.certificateLock(name), token, "NX", "PX", String(ttlMilliseconds)]) }
+        return reply.isNull ? nil : token
+    }
+
+    public func unlockCertificate(_ name: String, token: String) throws {
+        _ = try run { try connection.evaluate(RedisScripts.releaseLock, keys: [keys.certificateLock(name)], arguments: [token]) }
     }
 
     private func pairs(_ value: RedisValue) -> [([UInt8], [UInt8])] {

@@ -1,0 +1,185 @@
+import HTTPWire
+import NIOCore
+
+/// Writes the heads the proxy sends, copying the header lines it keeps byte for byte from the
+/// head it received (one copy, no `String` per header).
+enum HeadWriter {
+    /// What the request head sent upstream must say besides the client's kept lines.
+    struct RequestRewrite {
+        var method: String
+        var uri: String
+        var clientAddress: String
+        var scheme: String
+        var upgrade: Bool
+        /// Called once when the client sent no acceptable X-Request-Id.
+        var makeRequestID: () -> String
+    }
+
+    /// The request head for the upstream (RFC 9110 §7.6.1 hop-by-hop headers and those named in
+    /// `Connection` dropped, client identity headers replaced) and the request id in effect.
+    static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite,
+                            allocator: ByteBufferAllocator) -> (ByteBuffer, requestID: String) {
+        var out = allocator.buffer(capacity: head.length + rewrite.uri.utf8.count + 256)
+        out.writeString(rewrite.method)
+        out.writeStaticString(" ")
+        out.writeString(rewrite.uri)
+        out.writeStaticString(" HTTP/1.1\r\n")
+        var requestID: String?
+        var forwardedHost: String?
+        var upgradeValue: String?
+        bytes.withUnsafeReadableBytes { raw in
+            for field in head.fields {
+                switch field.kind {
+                case .hopByHop, .forged, .connection:
+                    continue
+                case .upgrade:
+                    if upgradeValue == nil { upgradeValue = String(decoding: raw[field.value], as: UTF8.self) }
+                    continue
+                case .requestID:
+                    let value = UnsafeRawBufferPointer(rebasing: raw[field.value])
+                    if requestID == nil, isSafeRequestID(value) {
+                        requestID = String(decoding: value, as: UTF8.self)
+                        out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                    }
+                    continue
+                case .host, .contentLength, .transferEncoding:
+                    // Never dropped for being named in `Connection`: the upstream must see the
+                    // same Host and the same framing as the proxy did.
+                    if field.kind == .host, forwardedHost == nil { forwardedHost = String(decoding: raw[field.value], as: UTF8.self) }
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                    continue
+                case .other:
+                    break
+                }
+                if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+            }
+        }
+        if rewrite.upgrade, let upgradeValue {
+            out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
+            out.writeString(upgradeValue)
+            out.writeStaticString("\r\n")
+        } else {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("X-Forwarded-For: ")
+        out.writeString(rewrite.clientAddress)
+        out.writeStaticString("\r\nX-Real-IP: ")
+        out.writeString(rewrite.clientAddress)
+        out.writeStaticString("\r\nX-Forwarded-Proto: ")
+        out.writeString(rewrite.scheme)
+        out.writeStaticString("\r\n")
+        if let forwardedHost {
+            out.writeStaticString("X-Forwarded-Host: ")
+            out.writeString(forwardedHost)
+            out.writeStaticString("\r\n")
+        }
+        let id: String
+        if let requestID {
+            id = requestID
+        } else {
+            id = rewrite.makeRequestID()
+            out.writeStaticString("X-Request-Id: ")
+            out.writeString(id)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return (out, id)
+    }
+
+    /// How the response body reaches the client.
+    enum ResponseBody: Equatable {
+        /// As the upstream framed it (length, chunked, none, or until close to a closing client).
+        case asIs
+        /// The upstream's chunks, as data only (an HTTP/1.0 client; the connection closes after).
+        case dechunked
+        /// Data the upstream ends by closing, chunked for an HTTP/1.1 client.
+        case rechunked
+    }
+
+    /// The response head for the client: its HTTP version, hop-by-hop headers dropped (upgrade
+    /// headers kept for a 101), framing adjusted to `body`, `Connection` set from `keepAlive`.
+    /// `hsts` adds `Strict-Transport-Security` (HTTPS answers of a Domain that asks for it; an
+    /// upstream's own value is replaced).
+    static func responseHead(_ head: ResponseHead, bytes: ByteBuffer, clientMinorVersion: Int, body: ResponseBody,
+                             keepAlive: Bool, keepUpgrade: Bool, hsts: String? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: head.length + 64)
+        out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        bytes.withUnsafeReadableBytes { raw in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
+            out.writeStaticString(" ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
+            out.writeStaticString("\r\n")
+            for field in head.fields {
+                switch field.kind {
+                case .connection, .upgrade:
+                    if !keepUpgrade { continue }
+                case .hopByHop:
+                    continue
+                case .transferEncoding:
+                    if body == .dechunked { continue }
+                case .contentLength:
+                    if head.hasTransferEncoding { continue }  // RFC 9112 §6.3: the encoding wins
+                default:
+                    break
+                }
+                if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                if hsts != nil, field.line.count > 26, isStrictTransportSecurity(UnsafeRawBufferPointer(rebasing: raw[field.line])) { continue }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+            }
+        }
+        if let hsts {
+            out.writeStaticString("Strict-Transport-Security: ")
+            out.writeString(hsts)
+            out.writeStaticString("\r\n")
+        }
+        if body == .rechunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if !keepUpgrade {
+            if !keepAlive { out.writeStaticString("Connection: close\r\n") }
+            else if clientMinorVersion == 0 { out.writeStaticString("Connection: keep-alive\r\n") }
+        }
+        out.writeStaticString("\r\n")
+        return out
+    }
+
+    /// A response the proxy makes itself (plain text).
+    static func localResponse(status: Int, reason: String, body: String, close: Bool, headers: [(String, String)] = [],
+                              allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 160 + body.utf8.count)
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(status))
+        out.writeStaticString(" ")
+        out.writeString(reason)
+        out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
+        out.writeString(String(body.utf8.count))
+        out.writeStaticString("\r\ncache-control: no-store\r\n")
+        for (name, value) in headers {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        if close { out.writeStaticString("connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        out.writeString(body)
+        return out
+    }
+
+    /// Whether a raw header line is `Strict-Transport-Security:` (any case).
+    static func isStrictTransportSecurity(_ line: UnsafeRawBufferPointer) -> Bool {
+        let name = Array("strict-transport-security:".utf8)
+        guard line.count >= name.count else { return false }
+        for index in name.indices where line[index] | 0x20 != name[index] | 0x20 { return false }
+        return true
+    }
+
+    /// A client's request id is passed on only when it is short and printable.
+    static func isSafeRequestID(_ value: UnsafeRawBufferPointer) -> Bool {
+        !value.isEmpty && value.count <= 128 && value.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+    }
+
+    private static func isNamed(_ field: HeaderField, in named: [Range<Int>], _ raw: UnsafeRawBufferPointer) -> Bool {
+        let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+        return named.contains { ASCII.equalsIgnoringCase(name, UnsafeRawBufferPointer(rebasing: raw[$0])) }
+    }
+}

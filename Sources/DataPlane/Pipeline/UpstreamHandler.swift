@@ -1,0 +1,225 @@
+import HTTPWire
+import NIOCore
+
+/// What an upstream connection delivers, framed (RFC 9112 §6.3) but not re-encoded: the head
+/// as parsed with its bytes, then body bytes as received (slices of the read buffers).
+enum UpstreamPart {
+    case head(ResponseHead, ByteBuffer)
+    case body(ByteBuffer)
+    case end
+}
+
+/// Receives what an upstream connection produces while it serves one exchange.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamResponsePart(_ part: UpstreamPart)
+    func upstreamReadComplete()
+    func upstreamWritabilityChanged(isWritable: Bool)
+    func upstreamClosed(error: Error?)
+}
+
+/// The only handler of an upstream channel: writes request bytes, reads response heads and
+/// frames their bodies, and forwards both to the exchange that has the connection checked out.
+/// Reads are withheld while `paused` (client not writable): backpressure.
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct MalformedResponse: Error { var reason: String }
+
+    enum State {
+        case head
+        case length(remaining: Int)
+        case chunked(ChunkedDecoder)
+        case untilClose
+        /// After a 101: bytes stay in `inbound` for the tunnel.
+        case switched
+    }
+
+    weak var delegate: UpstreamDelegate?
+    /// The pool holding this connection while it is idle.
+    var idleIn: (pool: UpstreamPool, endpoint: Endpoint)?
+    /// True once the connection carried an exchange (a later checkout is a reuse).
+    var hasServed = false
+    /// The request in flight was HEAD (its response has no body whatever its headers say).
+    var requestIsHead = false
+    /// Deliver only chunk data, not chunk framing (set by the delegate when it takes a head).
+    var dechunk = false
+    private(set) var state = State.head
+    private var inbound: ByteBuffer?
+    private var fields: [HeaderField] = []
+    private var paused = false
+    private var pendingRead = false
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        fields.reserveCapacity(32)
+    }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    var channel: Channel? { context?.channel }
+
+    /// Bytes received after the end of the last response (the connection cannot be reused).
+    var hasUnexpectedBytes: Bool { (inbound?.readableBytes ?? 0) > 0 }
+
+    /// Bytes that followed a 101 head (already the upgraded protocol's).
+    func takeLeftover() -> ByteBuffer? {
+        defer { inbound = nil }
+        return inbound.flatMap { $0.readableBytes > 0 ? $0 : nil }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if var buffer = inbound, buffer.readableBytes > 0 {
+            inbound = nil
+            buffer.writeBuffer(&incoming)
+            inbound = buffer
+        } else {
+            inbound = incoming
+        }
+        guard delegate != nil else {
+            // Nobody asked: an idle connection that talks is not reusable.
+            inbound = nil
+            context.close(promise: nil)
+            return
+        }
+        do { try drain() } catch {
+            inbound = nil
+            if let delegate { self.delegate = nil; delegate.upstreamClosed(error: error) }
+            context.close(promise: nil)
+        }
+    }
+
+    private func drain() throws {
+        while let delegate, var buffer = inbound, buffer.readableBytes > 0 {
+            switch state {
+            case .head:
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.parseResponse($0, fields: &fields) }
+                switch outcome {
+                case .needMore: return
+                case .invalid(let error): throw MalformedResponse(reason: "\(error)")
+                case .head(let head):
+                    let headBytes = buffer.readSlice(length: head.length)!
+                    inbound = buffer
+                    if head.status == 101 {
+                        state = .switched
+                        delegate.upstreamResponsePart(.head(head, headBytes))
+                        return
+                    }
+                    dechunk = false
+                    switch head.framing(requestWasHead: requestIsHead) {
+                    case .none: state = .head
+                    case .length(let length): state = .length(remaining: length)
+                    case .chunked: state = .chunked(ChunkedDecoder())
+                    case .untilClose: state = .untilClose
+                    }
+                    delegate.upstreamResponsePart(.head(head, headBytes))
+                    if head.status >= 200, case .head = state { delegate.upstreamResponsePart(.end) }
+                }
+            case .length(let remaining):
+                let take = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: take)!
+                inbound = buffer
+                state = take == remaining ? .head : .length(remaining: remaining - take)
+                delegate.upstreamResponsePart(.body(slice))
+                if take == remaining { delegate.upstreamResponsePart(.end) }
+            case .chunked(var decoder):
+                var pieces: [Range<Int>] = []
+                let consumed: Int
+                do {
+                    consumed = try buffer.withUnsafeReadableBytes { raw in
+                        try decoder.consume(raw) { range in if self.dechunk { pieces.append(range) } }
+                    }
+                } catch {
+                    throw MalformedResponse(reason: "bad chunked framing (\(error))")
+                }
+                let slice = buffer.readSlice(length: consumed)!
+                inbound = buffer
+                state = decoder.isDone ? .head : .chunked(decoder)
+                if dechunk {
+                    for range in pieces where !range.isEmpty {
+                        delegate.upstreamResponsePart(.body(slice.getSlice(at: slice.readerIndex + range.lowerBound, length: range.count)!))
+                    }
+                } else if consumed > 0 {
+                    delegate.upstreamResponsePart(.body(slice))
+                }
+                if decoder.isDone { delegate.upstreamResponsePart(.end) }
+            case .untilClose:
+                inbound = nil
+                delegate.upstreamResponsePart(.body(buffer))
+            case .switched:
+                return
+            }
+        }
+        if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    /// Writes request bytes to the upstream (on this channel's event loop).
+    func send(_ buffer: ByteBuffer, flush: Bool = false) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        unflushed = true
+        if flush { self.flush() }
+    }
+
+    /// Flushes what `send` wrote (a flush with nothing written still walks the pipeline).
+    func flush() {
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
+    }
+
+    private var unflushed = false
+
+    /// Ready for the next exchange's response.
+    func reset() {
+        state = .head
+        requestIsHead = false
+        dechunk = false
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let delegate {
+            self.delegate = nil
+            if case .untilClose = state {
+                // The close is the end of this body.
+                state = .head
+                delegate.upstreamResponsePart(.end)
+            } else {
+                delegate.upstreamClosed(error: nil)
+            }
+        } else if let (pool, endpoint) = idleIn {
+            idleIn = nil
+            pool.idleClosed(self, endpoint: endpoint)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let delegate { self.delegate = nil; delegate.upstreamClosed(error: error) }
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if paused { pendingRead = true } else { context.read() }
+    }
+
+    func setPaused(_ value: Bool) {
+        paused = value
+        if !value, pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+}

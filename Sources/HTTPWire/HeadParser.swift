@@ -1,0 +1,348 @@
+/// Strict HTTP/1.x head parsing (RFC 9112) over raw bytes, for a proxy that forwards what it
+/// does not need to understand as bytes. Pure: bytes in, offsets out; nothing is copied.
+///
+/// Strictness is deliberate (request smuggling, RFC 9112 §11.2): lines end in CRLF (a bare CR or
+/// LF is refused), header names are tokens followed directly by `:` (no whitespace before the
+/// colon), obsolete line folding is refused, values hold no control characters, and framing
+/// headers that two parsers could read differently are refused.
+public enum HeadError: Error, Equatable, Sendable {
+    /// More than `HeadLimits.maxBytes` or `maxFields`: a request gets 431.
+    case tooLarge
+    case malformed(Malformation)
+}
+
+public enum Malformation: String, Sendable {
+    case requestLine = "bad request line"
+    case statusLine = "bad status line"
+    case version = "unsupported HTTP version"
+    case lineEnding = "line not ended by CRLF"
+    case headerName = "bad header name"
+    case headerValue = "bad header value"
+    case folding = "obsolete line folding"
+    case contentLength = "bad or conflicting Content-Length"
+    case transferEncoding = "unsupported transfer-encoding"
+    case lengthAndEncoding = "both Content-Length and Transfer-Encoding"
+}
+
+public struct HeadLimits: Sendable {
+    public var maxBytes: Int
+    public var maxFields: Int
+    public init(maxBytes: Int = 32 * 1024, maxFields: Int = 200) {
+        self.maxBytes = maxBytes
+        self.maxFields = maxFields
+    }
+}
+
+public enum ParseOutcome<Head> {
+    case needMore
+    case head(Head)
+    case invalid(HeadError)
+}
+
+/// How a message body is delimited.
+public enum BodyFraming: Equatable, Sendable {
+    case none
+    case length(Int)
+    case chunked
+    /// Until the connection closes (responses only).
+    case untilClose
+}
+
+/// The `Connection` header's tokens the proxy acts on.
+public struct ConnectionTokens: Equatable, Sendable {
+    public var close = false
+    public var keepAlive = false
+    public var upgrade = false
+    /// Other tokens: each names a header to drop (RFC 9110 §7.6.1); offsets into the head.
+    public var named: [Range<Int>] = []
+    public init() {}
+}
+
+/// A parsed request head. Offsets count from the first byte given to the parser.
+public struct RequestHead: Sendable {
+    /// Bytes from the start of the input to the end of the empty line (leading empty lines
+    /// before the request line included, RFC 9112 §2.2).
+    public var length: Int
+    public var method: Range<Int>
+    public var target: Range<Int>
+    /// 0 or 1 (HTTP/1.0 or HTTP/1.1).
+    public var minorVersion: Int
+    public var fields: [HeaderField]
+    public var framing: BodyFraming
+    /// The value of the Host header when there is exactly one.
+    public var host: Range<Int>?
+    public var hostCount: Int
+    public var connection: ConnectionTokens
+    public var hasUpgradeHeader: Bool
+
+    /// HTTP/1.1 stays open unless `close`; HTTP/1.0 only with `keep-alive` (RFC 9112 §9.3).
+    public var keepAlive: Bool { minorVersion == 1 ? !connection.close : connection.keepAlive && !connection.close }
+    /// A protocol upgrade (WebSocket…): `Upgrade` plus `Connection: upgrade`.
+    public var isUpgrade: Bool { hasUpgradeHeader && connection.upgrade }
+}
+
+/// A parsed response head. Offsets count from the first byte given to the parser.
+public struct ResponseHead: Sendable {
+    public var length: Int
+    public var minorVersion: Int
+    public var status: Int
+    /// The reason phrase (may be empty).
+    public var reason: Range<Int>
+    public var fields: [HeaderField]
+    public var contentLength: Int?
+    /// Transfer-Encoding present; `chunked` when its last coding is chunked.
+    public var hasTransferEncoding: Bool
+    public var chunked: Bool
+    public var connection: ConnectionTokens
+
+    public var keepAlive: Bool { minorVersion == 1 ? !connection.close : connection.keepAlive && !connection.close }
+
+    /// RFC 9112 §6.3: the body's framing, given whether the request was HEAD.
+    public func framing(requestWasHead: Bool) -> BodyFraming {
+        if requestWasHead || status < 200 || status == 204 || status == 304 { return .none }
+        if hasTransferEncoding { return chunked ? .chunked : .untilClose }
+        if let contentLength { return contentLength == 0 ? .none : .length(contentLength) }
+        return .untilClose
+    }
+}
+
+public enum HeadParser {
+    /// Parses a request head at the start of `bytes`.
+    public static func parseRequest(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(),
+                                    fields: inout [HeaderField]) -> ParseOutcome<RequestHead> {
+        fields.removeAll(keepingCapacity: true)
+        let count = bytes.count
+        var index = 0
+        // Empty lines before the request line are ignored.
+        while index + 1 < count, bytes[index] == 0x0d, bytes[index + 1] == 0x0a { index += 2 }
+        if index + 1 == count, bytes[index] == 0x0d { return .needMore }
+        if index < count, bytes[index] == 0x0a { return .invalid(.malformed(.lineEnding)) }
+        let lineStart = index
+        // method SP
+        while index < count, ASCII.isTchar(bytes[index]) { index += 1 }
+        if index == count { return needMore(count, limits) }
+        guard index > lineStart, bytes[index] == 0x20 else { return .invalid(.malformed(.requestLine)) }
+        let method = lineStart..<index
+        index += 1
+        // request-target SP: visible ASCII only.
+        let targetStart = index
+        while index < count, bytes[index] > 0x20, bytes[index] < 0x7f { index += 1 }
+        if index == count { return needMore(count, limits) }
+        guard index > targetStart, bytes[index] == 0x20 else { return .invalid(.malformed(.requestLine)) }
+        let target = targetStart..<index
+        index += 1
+        // HTTP-version CRLF
+        let version: Int
+        switch parseVersion(bytes, at: index, lineEnd: true) {
+        case .needMore: return needMore(count, limits)
+        case .invalid(let error): return .invalid(error)
+        case .head(let minor): version = minor
+        }
+        index += 10
+        if index > limits.maxBytes { return .invalid(.tooLarge) }
+
+        var host: Range<Int>? = nil
+        var hostCount = 0
+        var connection = ConnectionTokens()
+        var hasUpgrade = false
+        var contentLength: Int? = nil
+        var transferEncodings = 0
+        var chunked = false
+        let end: Int
+        switch parseFields(bytes, from: index, limits: limits, fields: &fields) {
+        case .needMore: return needMore(count, limits)
+        case .invalid(let error): return .invalid(error)
+        case .head(let fieldsEnd): end = fieldsEnd
+        }
+        for field in fields {
+            switch field.kind {
+            case .host:
+                hostCount += 1
+                host = field.value
+            case .contentLength:
+                guard let value = parseLength(UnsafeRawBufferPointer(rebasing: bytes[field.value])),
+                      contentLength == nil || contentLength == value else { return .invalid(.malformed(.contentLength)) }
+                contentLength = value
+            case .transferEncoding:
+                transferEncodings += 1
+                chunked = ASCII.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[field.value]), "chunked")
+            case .connection:
+                readConnection(bytes, field.value, into: &connection)
+            case .upgrade:
+                hasUpgrade = true
+            default:
+                break
+            }
+        }
+        let framing: BodyFraming
+        if transferEncodings > 0 {
+            // Only a single `Transfer-Encoding: chunked` on HTTP/1.1, never with a length.
+            if contentLength != nil { return .invalid(.malformed(.lengthAndEncoding)) }
+            guard transferEncodings == 1, chunked, version == 1 else { return .invalid(.malformed(.transferEncoding)) }
+            framing = .chunked
+        } else if let contentLength, contentLength > 0 {
+            framing = .length(contentLength)
+        } else {
+            framing = .none
+        }
+        return .head(RequestHead(length: end, method: method, target: target, minorVersion: version, fields: fields,
+                                 framing: framing, host: hostCount == 1 ? host : nil, hostCount: hostCount,
+                                 connection: connection, hasUpgradeHeader: hasUpgrade))
+    }
+
+    /// Parses a response head at the start of `bytes`.
+    public static func parseResponse(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(maxBytes: 64 * 1024, maxFields: 500),
+                                     fields: inout [HeaderField]) -> ParseOutcome<ResponseHead> {
+        fields.removeAll(keepingCapacity: true)
+        let count = bytes.count
+        let version: Int
+        switch parseVersion(bytes, at: 0, lineEnd: false) {
+        case .needMore: return needMore(count, limits)
+        case .invalid: return .invalid(.malformed(.statusLine))
+        case .head(let minor): version = minor
+        }
+        // SP 3DIGIT SP reason CRLF
+        guard count >= 13 else { return needMore(count, limits) }
+        guard bytes[8] == 0x20 else { return .invalid(.malformed(.statusLine)) }
+        var status = 0
+        for index in 9..<12 {
+            let digit = bytes[index]
+            guard digit >= 0x30, digit <= 0x39 else { return .invalid(.malformed(.statusLine)) }
+            status = status * 10 + Int(digit - 0x30)
+        }
+        guard status >= 100 else { return .invalid(.malformed(.statusLine)) }
+        var index = 12
+        let reasonStart: Int
+        if bytes[12] == 0x20 {
+            index = 13
+            reasonStart = 13
+            while index < count, ASCII.isFieldByte(bytes[index]) { index += 1 }
+        } else {
+            reasonStart = 12
+        }
+        if index + 1 >= count { return needMore(count, limits) }
+        guard bytes[index] == 0x0d, bytes[index + 1] == 0x0a else { return .invalid(.malformed(.statusLine)) }
+        let reason = reasonStart..<index
+        index += 2
+        let end: Int
+        switch parseFields(bytes, from: index, limits: limits, fields: &fields) {
+        case .needMore: return needMore(count, limits)
+        case .invalid(let error): return .invalid(error)
+        case .head(let fieldsEnd): end = fieldsEnd
+        }
+        var contentLength: Int? = nil
+        var hasTransferEncoding = false
+        var chunked = false
+        var connection = ConnectionTokens()
+        for field in fields {
+            switch field.kind {
+            case .contentLength:
+                guard let value = parseLength(UnsafeRawBufferPointer(rebasing: bytes[field.value])),
+                      contentLength == nil || contentLength == value else { return .invalid(.malformed(.contentLength)) }
+                contentLength = value
+            case .transferEncoding:
+                hasTransferEncoding = true
+                // The last coding decides (`gzip, chunked` is chunked framing of gzip data).
+                var last: Range<Int>? = nil
+                ASCII.forEachListElement(UnsafeRawBufferPointer(rebasing: bytes[field.value]), base: field.value.lowerBound) { last = $0 }
+                chunked = last.map { ASCII.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[$0]), "chunked") } ?? false
+            case .connection:
+                readConnection(bytes, field.value, into: &connection)
+            default:
+                break
+            }
+        }
+        return .head(ResponseHead(length: end, minorVersion: version, status: status, reason: reason, fields: fields,
+                                  contentLength: contentLength, hasTransferEncoding: hasTransferEncoding, chunked: chunked,
+                                  connection: connection))
+    }
+
+    // MARK: Pieces
+
+    @inline(__always) private static func needMore<Head>(_ count: Int, _ limits: HeadLimits) -> ParseOutcome<Head> {
+        count > limits.maxBytes ? .invalid(.tooLarge) : .needMore
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1` at `start` (followed by CRLF when `lineEnd`); the minor version.
+    private static func parseVersion(_ bytes: UnsafeRawBufferPointer, at start: Int, lineEnd: Bool) -> ParseOutcome<Int> {
+        let expected: StaticString = "HTTP/1."
+        let prefix = expected.utf8Start
+        let length = lineEnd ? 10 : 8
+        for offset in 0..<length {
+            let index = start + offset
+            guard index < bytes.count else { return .needMore }
+            let byte = bytes[index]
+            switch offset {
+            case 0..<7: if byte != prefix[offset] { return .invalid(.malformed(offset < 5 ? .requestLine : .version)) }
+            case 7: if byte != 0x30 && byte != 0x31 { return .invalid(.malformed(.version)) }
+            case 8: if byte != 0x0d { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .requestLine)) }
+            default: if byte != 0x0a { return .invalid(.malformed(.lineEnding)) }
+            }
+        }
+        return .head(Int(bytes[start + 7] - 0x30))
+    }
+
+    /// Header lines from `start` to the empty line; returns the offset after the empty line.
+    private static func parseFields(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: HeadLimits,
+                                    fields: inout [HeaderField]) -> ParseOutcome<Int> {
+        let count = bytes.count
+        var index = start
+        while true {
+            if index > limits.maxBytes { return .invalid(.tooLarge) }
+            guard index < count else { return .needMore }
+            let lineStart = index
+            let first = bytes[index]
+            if first == 0x0d {
+                guard index + 1 < count else { return .needMore }
+                guard bytes[index + 1] == 0x0a else { return .invalid(.malformed(.lineEnding)) }
+                let end = index + 2
+                return end > limits.maxBytes ? .invalid(.tooLarge) : .head(end)
+            }
+            if first == 0x20 || first == 0x09 { return .invalid(.malformed(.folding)) }
+            while index < count, ASCII.isTchar(bytes[index]) { index += 1 }
+            guard index < count else { return .needMore }
+            guard index > lineStart, bytes[index] == 0x3a else {
+                return .invalid(.malformed(bytes[index] == 0x0a ? .lineEnding : .headerName))
+            }
+            let name = lineStart..<index
+            index += 1
+            while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
+            let valueStart = index
+            var valueEnd = index
+            while index < count {
+                let byte = bytes[index]
+                if byte == 0x0d { break }
+                guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
+                if byte != 0x20 && byte != 0x09 { valueEnd = index + 1 }
+                index += 1
+            }
+            guard index + 1 < count else { return index > limits.maxBytes ? .invalid(.tooLarge) : .needMore }
+            guard bytes[index + 1] == 0x0a else { return .invalid(.malformed(.lineEnding)) }
+            index += 2
+            if fields.count >= limits.maxFields { return .invalid(.tooLarge) }
+            let kind = HeaderKind.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))
+            fields.append(HeaderField(line: lineStart..<index, name: name, value: valueStart..<valueEnd, kind: kind))
+        }
+    }
+
+    /// A Content-Length value: 1 to 18 digits, nothing else (no sign, no list).
+    static func parseLength(_ value: UnsafeRawBufferPointer) -> Int? {
+        guard !value.isEmpty, value.count <= 18 else { return nil }
+        var result = 0
+        for byte in value {
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            result = result * 10 + Int(byte - 0x30)
+        }
+        return result
+    }
+
+    private static func readConnection(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>, into tokens: inout ConnectionTokens) {
+        ASCII.forEachListElement(UnsafeRawBufferPointer(rebasing: bytes[value]), base: value.lowerBound) { range in
+            let token = UnsafeRawBufferPointer(rebasing: bytes[range])
+            if ASCII.equalsIgnoringCase(token, "close") { tokens.close = true }
+            else if ASCII.equalsIgnoringCase(token, "keep-alive") { tokens.keepAlive = true }
+            else if ASCII.equalsIgnoringCase(token, "upgrade") { tokens.upgrade = true }
+            else { tokens.named.append(range) }
+        }
+    }
+}
