@@ -36,12 +36,12 @@ let package = Package(
         // The pure request matcher of the data plane (host + path + method → route), apart from
         // any I/O so it can be table-tested and fuzzed on its own.
         .target(name: "Routing", dependencies: ["Spec"]),
-        // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
-        // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
-        .target(name: "ProxyProtocol"),
         // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
         // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
         .target(name: "HTTPWire"),
+        // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
+        // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
+        .target(name: "ProxyProtocol"),
         .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
