@@ -146,7 +146,7 @@ run() { # name port path
   p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
   p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", n > 0 ? t / hz * 1e6 / n : 0 }')
+  cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
   echo "$1 $3 $rps $p50 $p99 $cpu ${errors:-}"
 }
