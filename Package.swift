@@ -27,6 +27,15 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // TLS: the proxy's HTTPS listeners, and the trust roots of the ACME client.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // ACME client and internal CA (controller only; the data plane never links them).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -36,18 +45,30 @@ let package = Package(
         // The pure request matcher of the data plane (host + path + method → route), apart from
         // any I/O so it can be table-tested and fuzzed on its own.
         .target(name: "Routing", dependencies: ["Spec"]),
-        // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
-        // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
-        .target(name: "HTTPWire"),
         // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
         // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
         .target(name: "ProxyProtocol"),
-        .target(name: "Reconciler", dependencies: ["Spec", "RedisClient", "CLibgit2"]),
+        // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
+        // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
+        .target(name: "HTTPWire"),
+        // Sources, planner, applier, and the controller loop with its HTTP listener (status, metrics,
+        // push webhook) on SwiftNIO.
+        .target(name: "Reconciler", dependencies: [
+            "Spec", "RedisClient", "CLibgit2",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
             "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
         ]),
         .executableTarget(
             name: "berth-proxy",
@@ -56,12 +77,22 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "berth",
-            dependencies: ["Spec", "Reconciler", "RedisClient",
+            dependencies: ["Spec", "Reconciler", "RedisClient", "DataPlane",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Test-only helpers: start a private redis-server, make git repositories, run processes.
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SpecTests", dependencies: ["Spec"]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Spec", "TestSupport"]),
+        .testTarget(name: "ReconcilerTests", dependencies: [
+            "Reconciler", "Spec", "TestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Spec"]),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
@@ -70,6 +101,11 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Reconciler", "Spec", "RedisClient", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "Reconciler", "Spec", "RedisClient", "TestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
     ]
 )

@@ -34,8 +34,14 @@ struct BerthProxy: ParsableCommand {
     @Option(help: "Prefix of Berth's Redis keys.")
     var prefix: String = "berth:"
 
-    @Option(name: .customLong("http"), help: ArgumentHelp("Plain HTTP listener (repeatable).", valueName: "addr:port"))
+    @Option(name: .customLong("http"), help: ArgumentHelp("Plain HTTP listener (repeatable; default :80 unless only --https is given).", valueName: "addr:port"))
     var http: [String] = []
+
+    @Option(name: .customLong("https"), help: ArgumentHelp("HTTPS listener (repeatable): TLS 1.2/1.3, certificate chosen by SNI from those the controller stores in Redis.", valueName: "addr:port"))
+    var https: [String] = []
+
+    @Option(name: .customLong("default-certificate"), help: ArgumentHelp("Certificate (a Domain's name) for TLS handshakes whose server name matches no host; without it they are refused.", valueName: "name"))
+    var defaultCertificate: String?
 
     @Option(help: ArgumentHelp("Admin listener for /healthz, /readyz and /metrics.", valueName: "addr:port"))
     var admin: String = "127.0.0.1:9090"
@@ -72,7 +78,7 @@ struct BerthProxy: ParsableCommand {
         for cidr in proxyProtocolTrusted {
             if case .failure = CIDR.parse(cidr) { throw ValidationError("--proxy-protocol-trusted \(cidr) is not a CIDR such as 10.0.0.0/24") }
         }
-        for address in http + [admin] where BerthProxy.socketAddress(address) == nil {
+        for address in http + https + [admin] where BerthProxy.socketAddress(address) == nil {
             throw ValidationError("\(address) is not an address such as 0.0.0.0:80 or [::]:80")
         }
     }
@@ -104,30 +110,19 @@ struct BerthProxy: ParsableCommand {
         configuration.idleTimeout = .seconds(Int64(idleTimeout))
         configuration.firstByteTimeout = .seconds(Int64(upstreamTimeout))
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
-        let watcher = RouteTableWatcher(configuration: .init(redisURL: url, prefix: prefix, replicaID: replica))
-        let accessLog = AccessLogShipper(configuration: .init(redisURL: url, streamKey: prefix + "log:requests"))
-        let metrics = ProxyMetrics()
-        let services = ProxyServices(configuration: configuration, group: group, metrics: metrics, table: { watcher.matcher },
-                                     accessLog: noAccessLog ? nil : accessLog, challenges: ChallengeStore(url: url, prefix: prefix), threadPool: threadPool)
-        watcher.start()
-        if !noAccessLog { accessLog.start() }
-        let server = ProxyServer(services: services, group: group)
-        let listeners = http.isEmpty ? [":80"] : http
-        let bound = try server.start(addresses: listeners.compactMap(BerthProxy.socketAddress))
-        let adminServer = AdminServer(group: group, readiness: {
-            let status = watcher.currentStatus
-            if let generation = status.generation { return (true, "serving generation \(generation) (revision \(status.revision ?? "?"))") }
-            return (false, "no route table loaded" + (status.lastError.map { ": \($0)" } ?? ""))
-        }, metrics: {
-            let status = watcher.currentStatus
-            return metrics.render(generation: status.generation, droppedLogEntries: accessLog.dropped,
-                                  tableSwaps: status.swaps, tablesRejected: status.rejected)
-        })
-        let adminBound = try adminServer.start(address: BerthProxy.socketAddress(admin)!)
-        let listening = bound.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" }.joined(separator: ", ")
+        var options = EmbeddedProxy.Options(redisURL: url, replicaID: replica, http: (http.isEmpty && https.isEmpty ? [":80"] : http).compactMap(BerthProxy.socketAddress))
+        options.prefix = prefix
+        options.https = https.compactMap(BerthProxy.socketAddress)
+        options.defaultCertificate = defaultCertificate
+        options.admin = BerthProxy.socketAddress(admin)
+        options.threads = threads
+        options.accessLog = !noAccessLog
+        options.configuration = configuration
+        let proxy = EmbeddedProxy(options: options)
+        try proxy.start()
+        let listening = (proxy.boundHTTP.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+            + proxy.boundHTTPS.map { "https://\($0.ipAddress ?? "?"):\($0.port ?? 0)" }).joined(separator: ", ")
+        let adminBound = proxy.boundAdmin
         say("berth-proxy \(replica): listening on \(listening); admin on \(adminBound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? admin); redis \(url)")
 
         // Wait for SIGTERM or SIGINT (blocked in main.swift, so they queue for us here).
@@ -138,11 +133,7 @@ struct BerthProxy: ParsableCommand {
         var received: Int32 = 0
         sigwait(&signals, &received)
         say("berth-proxy \(replica): signal \(received), shutting down, letting in-flight requests finish (up to \(shutdownGrace)s)")
-        server.shutdown(grace: .seconds(Int64(shutdownGrace)))
-        watcher.stop()
-        accessLog.stop()
-        try? group.syncShutdownGracefully()
-        try? threadPool.syncShutdownGracefully()
+        proxy.stop(grace: .seconds(Int64(shutdownGrace)))
     }
 }
 

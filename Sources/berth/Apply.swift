@@ -17,8 +17,10 @@ struct Apply: ParsableCommand {
             one with nothing duplicated or leaked. Applying the same revision twice changes nothing.
 
             What apply does today: records every resource in the inventory, leases host ports for each
-            instance port, and publishes the compiled route table (announced on <prefix>events). Starting
-            instances and issuing certificates are listed as pending until those drivers exist.
+            instance port, issues certificates (self-signed ones from the internal CA; acme ones when
+            --acme-directory or spec.acme.directory names a directory) and publishes the compiled route
+            table (announced on <prefix>events). Starting instances is listed as pending until that
+            driver exists.
 
             Examples:
               berth apply --repo examples/quickstart
@@ -31,6 +33,7 @@ struct Apply: ParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var certificates: CertificateOptions
 
     @Option(name: .customLong("lease-ttl"), help: ArgumentHelp("Lifetime of the apply lease in milliseconds; it is renewed every third of it.", valueName: "ms"))
     var leaseTTL: Int = 30_000
@@ -80,7 +83,8 @@ struct Apply: ParsableCommand {
             throw fail("stale plan: the state in Redis (\(stateOptions.describe(store))) changed since the plan was made",
                        hint: "make a new plan with `berth plan --out \(planFile!)` and review it")
         }
-        let configuration = try stateOptions.configuration()
+        var configuration = try stateOptions.configuration()
+        certificates.apply(to: &configuration)
         let plan = Planner.plan(desired: desired, revision: snapshot.revision, origin: snapshot.origin, observed: observed,
                                 configuration: configuration)
         let renderer = PlanRenderer(color: output.color, stateDescription: stateOptions.describe(store))
@@ -92,14 +96,20 @@ struct Apply: ParsableCommand {
             }
             return
         }
-        let report = try Applier(store: store, configuration: configuration).apply(plan, lease: lease)
+        let issuer = try certificates.issuer(state: stateOptions, prefix: prefix)
+        defer { issuer.shutdown() }
+        let report = try Applier(store: store, configuration: configuration, issuer: issuer).apply(plan, lease: lease)
         if keeper.lost {
             throw fail("the apply lease was lost while applying", hint: "another apply may have taken over; run `berth plan` to see the state now")
         }
         switch output.format {
         case .text:
             var line = "\nApply complete. Resources: \(report.created) created, \(report.updated) updated, \(report.replaced) replaced, \(report.deleted) deleted; ports: \(report.portsAllocated) leased, \(report.portsFreed) freed."
+            if !report.certificates.isEmpty || report.certificatesRemoved > 0 {
+                line += " Certificates: \(report.certificates.count) issued, \(report.certificatesRemoved) removed."
+            }
             line += report.published ? " Route table generation \(report.generation) published." : " Route table unchanged (generation \(report.generation))."
+            for (id, failure) in report.failures.sorted(by: { $0.key < $1.key }) { line += "\n  failed: \(id): \(failure)" }
             writeStdout(line + "\n")
         case .json:
             writeStdout(JSONValue.object([

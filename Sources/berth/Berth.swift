@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Berth: ParsableCommand {
+struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "GitOps edge platform: domains, routes, auth policies and instances from YAML in git.",
@@ -14,11 +14,14 @@ struct Berth: ParsableCommand {
               berth validate --repo ./edge                      # every mistake, with file:line:col
               berth plan --repo ./edge --out plan.json          # what would change (exit 2 with --detailed-exitcode)
               berth apply plan.json                             # exactly that plan, refused if state moved
+              berth controller --repo URL --ref main            # or keep converging on every push
+              berth status                                      # what is live, on how many proxies
+              berth up                                          # everything on this machine (examples/quickstart)
 
             Redis is taken from --redis, else $REDIS_URL, else redis://127.0.0.1:6379/0.
             """,
         version: BerthVersion.current,
-        subcommands: [Validate.self, Plan.self, Apply.self, Up.self]
+        subcommands: [Validate.self, Plan.self, Apply.self, ControllerCommand.self, Status.self, Sync.self, Up.self, CA.self]
     )
 }
 

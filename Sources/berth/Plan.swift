@@ -23,12 +23,20 @@ struct Plan: ParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var certificates: CertificateOptions
 
     @Option(name: .long, help: ArgumentHelp("Also write the plan (JSON) to this file, for `berth apply FILE`.", valueName: "file"))
     var out: String?
 
     @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when the plan has changes, 0 when it has none.")
     var detailedExitcode = false
+
+    /// What apply would do with the same certificate options (self-signed certificates are always issued).
+    func plannerConfiguration() throws -> PlannerConfiguration {
+        var configuration = try state.configuration()
+        certificates.apply(to: &configuration)
+        return configuration
+    }
 
     func run() throws {
         let plan: Reconciler.Plan
@@ -39,7 +47,7 @@ struct Plan: ParsableCommand {
             store = try state.connect()
             let observed = try store.observe()
             plan = Planner.plan(desired: desired, revision: snapshot.revision, origin: snapshot.origin, observed: observed,
-                                configuration: try state.configuration())
+                                configuration: try plannerConfiguration())
         } catch let exit as ExitCode { throw exit } catch { throw printError(error) }
 
         let renderer = PlanRenderer(color: output.color, stateDescription: state.describe(store))

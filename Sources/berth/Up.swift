@@ -1,62 +1,121 @@
 import ArgumentParser
+import DataPlane
 import Foundation
+import NIOCore
 import Reconciler
+import RedisClient
 import Spec
 
-struct Up: ParsableCommand {
+struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run Berth on this machine with an embedded default: a private Redis and a repository.",
+        abstract: "Run the whole stack on this machine: a private Redis, a controller on REPO and a proxy.",
         discussion: """
-            Without REDIS_URL (or --redis), starts a private redis-server (found on PATH) listening on a
-            unix socket in the state directory, with its data kept there, so a second `berth up` sees
-            what the first applied. Then validates, plans and applies the repository and shows the plan,
-            and stops the private Redis cleanly (saving its data).
-
-            This release covers the control plane: state, port leases and the published route table.
-            The proxy, the controller loop, certificates and instances join `berth up` as they land.
+            Without REDIS_URL (or --redis), starts a private redis-server (found on PATH) on a unix socket
+            in the state directory, with its data kept there, so the next `berth up` finds what this one
+            applied. Then runs a controller on REPO (a directory is re-read every --interval, so edits go
+            live within seconds; a git repository follows its ref) and one berth-proxy in this process,
+            prints the URLs to try, and stops everything cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
             Examples:
-              berth up examples/quickstart
-              berth up ./edge --state-dir /var/lib/berth
+              berth up                                   # examples/quickstart
+              berth up ./edge --http 127.0.0.1:8000 --state-dir /var/lib/berth
             """)
 
-    @Argument(help: ArgumentHelp("The repository: a directory or a git URL.", valueName: "repo"))
+    @Argument(help: ArgumentHelp("The repository: a directory, a local git repository or a git URL.", valueName: "repo"))
     var repo: String = "examples/quickstart"
 
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the private Redis keeps its socket, data and log.", valueName: "dir"))
     var stateDirectory: String = ".berth"
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("The proxy's HTTP listener.", valueName: "addr:port"))
+    var http: String = "127.0.0.1:8080"
+
+    @Option(help: ArgumentHelp("The proxy's admin listener (/metrics, /readyz).", valueName: "addr:port"))
+    var admin: String = "127.0.0.1:9090"
+
+    @Option(help: ArgumentHelp("The controller's listener (/status, /metrics, webhook).", valueName: "addr:port"))
+    var listen: String = "127.0.0.1:9000"
+
+    @Option(help: ArgumentHelp("How often the controller re-reads the repository.", valueName: "duration"))
+    var interval: String = "2s"
+
     @OptionGroup var state: StateOptions
 
-    func run() throws {
-        var stateOptions = state
+    func validate() throws {
+        _ = try parseInterval(interval, option: "--interval")
+        for (option, value) in [("--http", http), ("--admin", admin), ("--listen", listen)] { _ = try parseListen(value, option: option) }
+    }
+
+    func run() async throws {
+        var redisURL = state.redisURL
         var server: PrivateRedis?
         if state.redis == nil, (ProcessInfo.processInfo.environment["REDIS_URL"] ?? "").isEmpty {
             do { server = try PrivateRedis.start(in: stateDirectory) } catch { throw fail("\(error)", hint: "install redis-server (apt-get install redis-server) or set REDIS_URL") }
-            stateOptions.redis = server!.url
-            writeStdout("Started a private redis-server (\(server!.url), data in \(stateDirectory)/).\n")
+            redisURL = server!.url
         }
         defer { server?.stop() }
+
+        let stack: ControllerStack
+        let proxy: EmbeddedProxy
         do {
-            let source = try SourceOptions.parse(["--repo", repo])
-            let snapshot = try source.snapshot()
-            let desired = try loadValid(snapshot)
-            writeStdout("Validated \(snapshot.origin): \(desired.count) resources.\n\n")
-            let store = try stateOptions.connect()
-            let lease = try store.acquireLease(holder: "berth up (pid \(getpid()))", ttlMilliseconds: 30_000)
-            defer { try? store.releaseLease(lease) }
-            let configuration = try stateOptions.configuration()
-            let plan = Planner.plan(desired: desired, revision: snapshot.revision, origin: snapshot.origin,
-                                    observed: try store.observe(), configuration: configuration)
-            writeStdout(PlanRenderer(color: try OutputOptions.parse([]).color, stateDescription: stateOptions.describe(store)).text(plan))
-            if plan.hasChanges {
-                let report = try Applier(store: store, configuration: configuration).apply(plan, lease: lease)
-                writeStdout("\nApplied. Route table generation \(report.generation) is \(report.published ? "published" : "unchanged").\n")
-            } else {
-                writeStdout("\nNo changes: everything in \(snapshot.origin) is already applied.\n")
+            var configuration = ControllerConfiguration(repository: repo, redisURL: redisURL, holder: "berth up \(ProcessInfo.processInfo.hostName) pid \(getpid())")
+            configuration.prefix = state.prefix
+            configuration.interval = try parseInterval(interval, option: "--interval")
+            configuration.planner = try state.configuration()
+            stack = try ControllerStack(configuration: configuration, listen: try parseListen(listen, option: "--listen"), verifier: nil)
+            var options = EmbeddedProxy.Options(redisURL: try RedisURL(parsing: redisURL), replicaID: "up-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                                http: [try socketAddress(http, option: "--http")])
+            options.prefix = state.prefix
+            options.admin = try socketAddress(admin, option: "--admin")
+            proxy = EmbeddedProxy(options: options)
+            try stack.start()
+            do { try proxy.start() } catch {
+                stack.stop()
+                throw fail("the proxy cannot listen: \(error)", hint: "choose free ports with --http and --admin")
             }
-            writeStdout("Inspect the state with: redis-cli -s \(stateDirectory)/redis.sock get berth:routetable\n")
-        } catch let exit as ExitCode { throw exit } catch { throw printError(error) }
+        } catch let error as ValidationError { throw error } catch let exit as ExitCode { throw exit } catch { throw printError(error) }
+
+        // Wait for the first pass so the URLs printed are live.
+        let deadline = Date().addingTimeInterval(30)
+        while stack.controller.snapshot.lastPass == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let proxyURL = proxy.boundHTTP.first.map { "http://\($0.ipAddress ?? "127.0.0.1"):\($0.port ?? 0)" } ?? http
+        writeStdout(banner(redisURL: redisURL, privateRedis: server != nil, proxyURL: proxyURL, adminURL: proxy.boundAdmin.map { "http://\($0.ipAddress ?? "127.0.0.1"):\($0.port ?? 0)" },
+                           controllerURL: stack.boundListener, snapshot: stack.controller.snapshot))
+        try await runUntilSignalled([
+            BlockingService(start: {}, stop: { stack.stop() }),
+            BlockingService(start: {}, stop: { proxy.stop(grace: .seconds(5)) }),
+        ])
+        writeStdout("Stopped: proxy, controller\(server == nil ? "" : ", private redis-server (data kept in \(stateDirectory)/)").\n")
+    }
+
+    private func socketAddress(_ text: String, option: String) throws -> SocketAddress {
+        let (host, port) = try parseListen(text, option: option)
+        do { return try SocketAddress(ipAddress: host, port: port) } catch { throw ValidationError("\(option) \(text): \(host) is not an IP address") }
+    }
+
+    private func banner(redisURL: String, privateRedis: Bool, proxyURL: String, adminURL: String?, controllerURL: String, snapshot: ControllerSnapshot) -> String {
+        var lines = ["Berth is up.", ""]
+        lines.append("  proxy       \(proxyURL)" + (adminURL.map { "   (admin \($0)/metrics)" } ?? ""))
+        lines.append("  controller  \(controllerURL)/status   (re-reads \(repo) every \(interval))")
+        lines.append("  redis       \(redisURL)" + (privateRedis ? "   (private, data in \(stateDirectory)/)" : ""))
+        lines.append("")
+        if let pass = snapshot.lastPass {
+            lines.append("First pass: \(pass.outcome.rawValue)" + (snapshot.revision.map { ", revision \(PlanRenderer.shortRevision($0)), route table generation \(snapshot.generation)" } ?? "") + ".")
+            if let error = pass.error { lines.append("  " + error) }
+            if let invalid = snapshot.invalid { lines += invalid.diagnostics.map { "  " + $0 } }
+        }
+        let hosts = Set(snapshot.conditions.keys.filter { $0.kind == .domain }.map(\.name))
+        if !hosts.isEmpty || snapshot.revision != nil {
+            lines.append("")
+            lines.append("Try (every host of the repository is served on the one listener; the Host header picks it):")
+            lines.append("  curl -H 'Host: status.example.test' \(proxyURL)/")
+            lines.append("  berth status --redis \(redisURL)")
+            lines.append("Routes to url: upstreams that are not running answer 502 until something listens there")
+            lines.append("(the quickstart's shop expects servers on 127.0.0.1:8081-8083, e.g. `python3 -m http.server 8081`).")
+        }
+        lines.append("")
+        lines.append("Edit the YAML in \(repo): changes go live on the next pass. Ctrl-C stops everything.")
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 
@@ -88,7 +147,9 @@ final class PrivateRedis {
                              "--logfile", absolute + "/redis.log", "--daemonize", "no"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        // A child inherits the signal mask of the thread that spawns it, and async code runs on
+        // threads that block signals: without this, redis-server would never see our SIGTERM.
+        try withSignalsUnblocked { try process.run() }
         for _ in 0..<100 {
             if fileManager.fileExists(atPath: socket) { return PrivateRedis(process: process, socket: socket) }
             guard process.isRunning else { break }
@@ -104,4 +165,13 @@ final class PrivateRedis {
         process.terminate()
         process.waitUntilExit()
     }
+}
+
+/// Runs `body` with no signal blocked on the calling thread, then restores the mask.
+func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+    var none = sigset_t(), saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    return try body()
 }

@@ -7,6 +7,16 @@ import TestSupport
 struct BerthCLI {
     let executable: String
 
+    /// The path of one of the package's executables (`berth`, `berth-proxy`), built next to the tests.
+    static func path(of name: String) throws -> String {
+        let berth = try BerthCLI().executable
+        let candidate = URL(fileURLWithPath: berth).deletingLastPathComponent().appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            throw TestSupportError("\(name) is not built next to berth (\(candidate)); run `swift build --build-tests`")
+        }
+        return candidate
+    }
+
     init() throws {
         // The test binary and the package's executables share one build directory.
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -136,9 +136,15 @@ import Spec
         #expect(pending["api"]?.first?.hasPrefix("no container runtime configured") == true)
         #expect(pending["d"]?.first?.hasPrefix("no certificate issuer configured") == true)
         #expect(pending["plain"] == [])
-        let withDrivers = Planner.plan(desired: desired, revision: "r", origin: "t", observed: ObservedState(),
+        // An issuer without an ACME directory still cannot order acme certificates.
+        let noDirectory = Planner.plan(desired: desired, revision: "r", origin: "t", observed: ObservedState(),
                                        configuration: PlannerConfiguration(hasContainerRuntime: true, hasCertificateIssuer: true))
+        #expect(noDirectory.changes.first { $0.id.name == "d" }?.pending.first?.hasPrefix("no ACME directory configured") == true)
+        let withDrivers = Planner.plan(desired: desired, revision: "r", origin: "t", observed: ObservedState(),
+                                       configuration: PlannerConfiguration(hasContainerRuntime: true, hasCertificateIssuer: true,
+                                                                           acmeDirectory: "https://acme.example.test/directory"))
         #expect(withDrivers.changes.allSatisfy { $0.pending.isEmpty })
+        #expect(withDrivers.certificates.map(\.action) == [.issue])
     }
 
     @Test func aRouteTableOverwrittenByHandIsRepublished() throws {

@@ -343,6 +343,19 @@ enum RouteTableFixtures {
         RejectCase(name: "unknown tls mode", reseal: true, reason: "host entry is malformed") {
             $0.update(["hosts", 0, "tls"], to: .string("letsencrypt"))
         },
+        RejectCase(name: "certificate fingerprint not hex", reseal: true, reason: "fingerprint is not 64 lower-case hex digits") {
+            $0.update(["certificates"], to: .object(["shop": .string(String(repeating: "z", count: 64))]))
+        },
+        RejectCase(name: "certificate fingerprint in upper case", reseal: true, reason: "fingerprint is not 64 lower-case hex digits") {
+            $0.update(["certificates"], to: .object(["shop": .string(String(repeating: "AB", count: 32))]))
+        },
+        RejectCase(name: "certificates not an object", reseal: true, reason: "certificates is not an object") {
+            $0.update(["certificates"], to: .array([]))
+        },
+        RejectCase(name: "hsts not a string", reseal: true, reason: "hsts is not a string") { $0.update(["hosts", 0, "hsts"], to: .int(300)) },
+        RejectCase(name: "hsts with a control character", reseal: true, reason: "hsts is not a valid header value") {
+            $0.update(["hosts", 0, "hsts"], to: .string("max-age=1\r\nX-Evil: 1"))
+        },
         RejectCase(name: "revision missing", reseal: true, reason: "is missing") { $0.update(["revision"], to: nil) },
         RejectCase(name: "hosts not a list", reseal: true, reason: "is missing") { $0.update(["hosts"], to: .object([:])) },
         RejectCase(name: "not an object", reseal: false, reason: "format_version") { $0 = .array([]) },
@@ -419,5 +432,84 @@ extension JSONValue {
         default:
             break
         }
+    }
+}
+
+@Suite struct RouteTableCertificateTests {
+    static let fingerprint = String(repeating: "0f", count: 32)
+
+    static func document(certificates: [String: String]) -> RouteTableDocument {
+        let resources: [Resource] = [
+            .domain(Domain(name: "shop", hosts: ["shop.example.com", "www.shop.example.com"], hsts: .init(maxAge: 31_536_000, includeSubdomains: true))),
+            .domain(Domain(name: "plain", hosts: ["plain.example.com"], tls: .none)),
+            .domain(Domain(name: "internal", hosts: ["internal.example.com"], tls: .selfSigned, hsts: .init(maxAge: 60, includeSubdomains: true, preload: true))),
+        ]
+        return RouteTableCompiler.compile(DesiredState(resources: resources), revision: "r", generation: 3, certificates: certificates) { _, _ in [] }
+    }
+
+    @Test func certificatesOfTheTablesTLSDomainsAreCarriedAndRoundTrip() throws {
+        let table = Self.document(certificates: ["shop": Self.fingerprint, "plain": Self.fingerprint, "elsewhere": Self.fingerprint])
+        #expect(table.certificates == ["shop": Self.fingerprint], "only certificates of TLS Domains in this table")
+        #expect(table.host("shop.example.com")?.hsts == "max-age=31536000; includeSubDomains")
+        #expect(table.host("internal.example.com")?.hsts == "max-age=60; includeSubDomains; preload")
+        #expect(table.host("plain.example.com")?.hsts == nil)
+        #expect(table.json["certificates"] == .object(["shop": .string(Self.fingerprint)]))
+        #expect(try RouteTableDocument(json: table.json) == table)
+        #expect(try RouteTableDocument(json: JSONValue.parse(table.json.canonicalString)) == table)
+    }
+
+    @Test func aNewFingerprintChangesTheContentHashSoANewGenerationIsPublished() {
+        let none = Self.document(certificates: [:])
+        let issued = Self.document(certificates: ["shop": Self.fingerprint])
+        let renewed = Self.document(certificates: ["shop": String(repeating: "1e", count: 32)])
+        #expect(Set([none.contentHash, issued.contentHash, renewed.contentHash]).count == 3)
+        #expect(Self.document(certificates: ["shop": Self.fingerprint]).contentHash == issued.contentHash)
+    }
+
+    @Test func tablesWithoutCertificatesOrHSTSKeepTheirFormAndHash() throws {
+        let table = RouteTableFixtures.document()
+        #expect(table.json["certificates"] == nil, "absent, not empty, so tables published before the field existed keep their hash")
+        #expect(table.json["hosts"]?.arrayValue?.allSatisfy { $0["hsts"] == nil } == true)
+        let decoded = try RouteTableDocument(json: table.json)
+        #expect(decoded.certificates.isEmpty)
+        #expect(decoded.contentHash == table.contentHash)
+    }
+}
+
+@Suite struct DomainTLSFieldsTests {
+    @Test func acmeAndHSTSRoundTripThroughTheCanonicalSpec() throws {
+        let domain = Domain(name: "shop", hosts: ["shop.example.com"], acme: .init(directory: "https://ca.example.com/dir", email: "ops@example.com"),
+                            hsts: .init(maxAge: 600, includeSubdomains: true))
+        let resource = Resource.domain(domain)
+        #expect(try Resource(id: resource.id, canonicalSpec: resource.canonicalSpec) == resource)
+        #expect(resource.canonicalSpec["hsts"] == .object(["maxAge": .int(600), "includeSubdomains": .bool(true), "preload": .bool(false)]))
+    }
+
+    @Test func domainsWithoutTheNewFieldsKeepTheirCanonicalSpec() {
+        let spec = Resource.domain(Domain(name: "shop", hosts: ["shop.example.com"])).canonicalSpec
+        #expect(spec.objectValue?.keys.sorted() == ["hosts", "redirectHTTP", "tls"])
+    }
+
+    @Test func theLoaderReadsTheFields() throws {
+        let yaml = """
+            apiVersion: berth/v1
+            kind: Domain
+            metadata: {name: shop}
+            spec:
+              hosts: [shop.example.com]
+              acme: {directory: "https://acme-staging-v02.api.letsencrypt.org/directory", email: ops@example.com}
+              hsts: {maxAge: 31536000, includeSubdomains: true, preload: true}
+            """
+        let result = SpecLoader.load(files: [(path: "d.yaml", contents: Array(yaml.utf8))])
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.rendered))")
+        let domain = try #require(result.state.domain(named: "shop"))
+        #expect(domain.acme == .init(directory: "https://acme-staging-v02.api.letsencrypt.org/directory", email: "ops@example.com"))
+        #expect(domain.hsts?.headerValue == "max-age=31536000; includeSubDomains; preload")
+    }
+
+    @Test(arguments: [("ops@example.com", true), ("ops", false), ("@example.com", false), ("a b@example.com", false),
+                      ("Ops <ops@example.com>", false), ("ops@exa_mple.com", false), ("a@b@example.com", false)])
+    func emailFormat(_ text: String, _ valid: Bool) {
+        #expect((Formats.checkEmail(text) == nil) == valid)
     }
 }

@@ -233,6 +233,17 @@ struct SchemaCase: Sendable, CustomTestStringConvertible {
         .reject("hostname with underscore", code: "invalid-hostname", document("Domain", "shop", "hosts: [shop_1.example.test]")),
         .reject("redirectHTTP with tls none", code: "conflict", document("Domain", "shop", "hosts: [shop.example.test]\ntls: none\nredirectHTTP: true")),
         .reject("redirectHTTP not a boolean", code: "wrong-type", document("Domain", "shop", "hosts: [shop.example.test]\nredirectHTTP: \"true\"")),
+        .reject("acme with tls self-signed", code: "conflict",
+                document("Domain", "shop", "hosts: [shop.example.test]\ntls: self-signed\nacme: {email: ops@example.test}")),
+        .reject("acme directory over plain http", code: "invalid-url",
+                document("Domain", "shop", "hosts: [shop.example.test]\nacme: {directory: 'http://ca.example.test/dir'}")),
+        .reject("acme email without a domain", code: "invalid-email", document("Domain", "shop", "hosts: [shop.example.test]\nacme: {email: ops}")),
+        .reject("acme unknown field", code: "unknown-field", document("Domain", "shop", "hosts: [shop.example.test]\nacme: {server: x}")),
+        .reject("hsts with tls none", code: "conflict", document("Domain", "shop", "hosts: [shop.example.test]\ntls: none\nhsts: {maxAge: 60}")),
+        .reject("hsts without maxAge", code: "missing-field", document("Domain", "shop", "hosts: [shop.example.test]\nhsts: {includeSubdomains: true}")),
+        .reject("hsts maxAge above two years", code: "out-of-range", document("Domain", "shop", "hosts: [shop.example.test]\nhsts: {maxAge: 99999999}")),
+        .reject("hsts preload without includeSubdomains", code: "conflict",
+                document("Domain", "shop", "hosts: [shop.example.test]\nhsts: {maxAge: 31536000, preload: true}")),
         // Route
         .reject("unknown field priorty", code: "unknown-field", document("Route", "web", urlRoute + "\npriorty: 10")),
         .reject("pathType glob", code: "invalid-value", document("Route", "web", urlRoute + "\npath: /static\npathType: glob")),
@@ -319,6 +330,9 @@ struct SchemaCase: Sendable, CustomTestStringConvertible {
 
     static let valid: [SchemaCase] = [
         .accept("wildcard host", document("Route", "tenants", "hosts: ['*.shop.example.test']\nto:\n  url: http://127.0.0.1:8081")),
+        .accept("acme overrides and hsts", document("Domain", "shop",
+                "hosts: [shop.example.test]\ntls: acme\nacme: {directory: 'https://127.0.0.1:14000/dir', email: ops@example.test}\nhsts: {maxAge: 31536000, includeSubdomains: true, preload: true}")),
+        .accept("hsts on a self-signed Domain", document("Domain", "shop", "hosts: [shop.example.test]\ntls: self-signed\nhsts: {maxAge: 300}")),
         .accept("upper-case host with a trailing dot", document("Domain", "shop", "hosts: [Shop.Example.TEST.]\ntls: self-signed\nredirectHTTP: false")),
         .accept("ipAllow-only policy", document("AuthPolicy", "office", "ipAllow:\n  - 10.0.0.0/8\n  - 192.168.1.7\n  - 2001:db8::/32\n  - '::1'")),
         .accept("bearer policy narrowed by ipAllow",

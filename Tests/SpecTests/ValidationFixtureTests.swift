@@ -27,7 +27,7 @@ import Testing
             "unknown-fields", "missing-fields", "wrong-types", "enums", "duplicate-hosts", "duplicate-host-in-one-domain",
             "references", "hostnames", "paths", "cidrs", "urls", "durations", "quantities",
             "hashes", "env", "ports", "instance-runtime", "ambiguous-routes", "auth-mechanisms", "domain-conflicts",
-            "route-conflicts",
+            "route-conflicts", "domain-tls-fields",
         ]
         #expect(expected.subtracting(cases).isEmpty, "missing cases: \(expected.subtracting(cases).sorted())")
     }
@@ -44,7 +44,7 @@ import Testing
             "unknown-kind", "invalid-name", "duplicate-name", "out-of-range", "invalid-hostname", "empty-list",
             "duplicate-host", "conflict", "invalid-regex", "invalid-path", "invalid-url", "invalid-cidr", "invalid-hash",
             "duplicate-value", "several-mechanisms", "no-mechanism", "reserved-name", "invalid-duration",
-            "undeclared-reference", "no-port", "ambiguous-port", "ambiguous-route",
+            "undeclared-reference", "no-port", "ambiguous-port", "ambiguous-route", "invalid-email",
         ]
         #expect(expected.subtracting(codes).isEmpty, "codes no case produces: \(expected.subtracting(codes).sorted())")
     }

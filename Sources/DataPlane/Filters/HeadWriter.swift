@@ -99,8 +99,10 @@ enum HeadWriter {
 
     /// The response head for the client: its HTTP version, hop-by-hop headers dropped (upgrade
     /// headers kept for a 101), framing adjusted to `body`, `Connection` set from `keepAlive`.
+    /// `hsts` adds `Strict-Transport-Security` (HTTPS answers of a Domain that asks for it; an
+    /// upstream's own value is replaced).
     static func responseHead(_ head: ResponseHead, bytes: ByteBuffer, clientMinorVersion: Int, body: ResponseBody,
-                             keepAlive: Bool, keepUpgrade: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+                             keepAlive: Bool, keepUpgrade: Bool, hsts: String? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: head.length + 64)
         out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         bytes.withUnsafeReadableBytes { raw in
@@ -122,8 +124,14 @@ enum HeadWriter {
                     break
                 }
                 if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                if hsts != nil, field.line.count > 26, isStrictTransportSecurity(UnsafeRawBufferPointer(rebasing: raw[field.line])) { continue }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
             }
+        }
+        if let hsts {
+            out.writeStaticString("Strict-Transport-Security: ")
+            out.writeString(hsts)
+            out.writeStaticString("\r\n")
         }
         if body == .rechunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if !keepUpgrade {
@@ -135,7 +143,8 @@ enum HeadWriter {
     }
 
     /// A response the proxy makes itself (plain text).
-    static func localResponse(status: Int, reason: String, body: String, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func localResponse(status: Int, reason: String, body: String, close: Bool, headers: [(String, String)] = [],
+                              allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: 160 + body.utf8.count)
         out.writeStaticString("HTTP/1.1 ")
         out.writeString(String(status))
@@ -144,10 +153,24 @@ enum HeadWriter {
         out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
         out.writeString(String(body.utf8.count))
         out.writeStaticString("\r\ncache-control: no-store\r\n")
+        for (name, value) in headers {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
         if close { out.writeStaticString("connection: close\r\n") }
         out.writeStaticString("\r\n")
         out.writeString(body)
         return out
+    }
+
+    /// Whether a raw header line is `Strict-Transport-Security:` (any case).
+    static func isStrictTransportSecurity(_ line: UnsafeRawBufferPointer) -> Bool {
+        let name = Array("strict-transport-security:".utf8)
+        guard line.count >= name.count else { return false }
+        for index in name.indices where line[index] | 0x20 != name[index] | 0x20 { return false }
+        return true
     }
 
     /// A client's request id is passed on only when it is short and printable.

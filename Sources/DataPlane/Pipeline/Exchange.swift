@@ -5,6 +5,8 @@ import Spec
 /// One request being proxied: what the client asked, where it goes, and how far it got. Owned by
 /// the client connection's `ProxyHandler` and only touched on its event loop.
 final class Exchange {
+    /// `Strict-Transport-Security` to add to the response (HTTPS, Domain with HSTS).
+    var hsts: String?
     let method: String
     /// The client's HTTP minor version (0 or 1).
     let clientMinorVersion: Int

@@ -21,5 +21,6 @@ public struct ProxyConfiguration: Sendable {
     public var maxIdleUpstreamConnectionsPerEndpoint = 64
     public var scheme = "http"
 
+
     public init() {}
 }

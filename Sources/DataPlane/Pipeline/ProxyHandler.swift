@@ -53,10 +53,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var fields: [HeaderField] = []
     private let headLimits: HeadLimits
 
-    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String) {
+    /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
+    let isTLS: Bool
+    private var pendingLocalHeaders: [(String, String)] = []
+
+    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
         self.pool = pool
         self.clientAddress = clientAddress
+        self.isTLS = isTLS
         self.headLimits = HeadLimits(maxBytes: services.configuration.maxHeaderBytes, maxFields: 200)
         fields.reserveCapacity(32)
     }
@@ -288,7 +293,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             requestOpen = false
             if let local = pendingLocal {
                 pendingLocal = nil
-                respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path)
+                let headers = pendingLocalHeaders
+                pendingLocalHeaders = []
+                respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path,
+                        headers: headers)
                 return
             }
             guard let exchange else { return }
@@ -357,13 +365,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func requestHead(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
         let hasBody = head.framing != .none
         let keepAlive = head.keepAlive
-        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-") {
+        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-",
+                   headers: [(String, String)] = []) {
             // Answer at once if a body follows (and close, rather than read a body nobody wants);
             // otherwise once the request has ended.
             if hasBody {
-                respond(context, status: status, body: body, close: true, route: route, host: host, path: path)
+                respond(context, status: status, body: body, close: true, route: route, host: host, path: path, headers: headers)
             } else {
                 pendingLocal = (status, body, !keepAlive, route, host, path)
+                pendingLocalHeaders = headers
             }
         }
         // Framing was checked by the parser (request smuggling: only a single `chunked`, never
@@ -391,11 +401,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let matcher = services.table() else {
             return local(.serviceUnavailable, "no route table has been published yet\n", host: host, path: logPath)
         }
+        // Plain HTTP to a Domain with redirectHTTP goes to HTTPS — once a certificate for the host is
+        // loaded (before that the redirect would lead nowhere). ACME challenges were answered above.
+        if !isTLS, let hostEntry = matcher.host(host)?.entry, hostEntry.redirectHTTP,
+           let certificates = services.certificates, certificates.hasCertificate(forHost: host) {
+            let port = services.httpsPort.withLockedValue { $0 }.map { $0 == 443 ? "" : ":\($0)" } ?? ""
+            let location = "https://" + host + port + (targetText.hasPrefix("/") ? targetText : path + (query.map { "?" + $0 } ?? ""))
+            return local(.permanentRedirect, "moved to \(location)\n", route: "redirect-https", host: host, path: logPath,
+                         headers: [("location", location)])
+        }
         let compiledRoute: RouteMatcher.CompiledRoute
+        let hostEntry: RouteTableDocument.HostEntry
         switch matcher.match(host: host, path: path, method: method) {
         case .unknownHost: return local(.notFound, "unknown host\n", host: host, path: logPath)
         case .noRoute: return local(.notFound, "no route\n", host: host, path: logPath)
-        case .route(_, let route): compiledRoute = route
+        case .route(let matched, let route):
+            compiledRoute = route
+            hostEntry = matched.entry
         }
         let entry = compiledRoute.entry
         if entry.auth != nil {
@@ -415,12 +437,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if let query { uri += "?" + query }
         let services = self.services, pool = self.pool
         let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: .init(
-            method: method, uri: uri, clientAddress: clientAddress, scheme: services.configuration.scheme, upgrade: isUpgrade,
+            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
             makeRequestID: { services.nextRequestID(on: pool) }), allocator: context.channel.allocator)
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
                                 revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
                                 endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,
                                 clientKeepAlive: keepAlive, hasBody: hasBody)
+        if isTLS { exchange.hsts = hostEntry.hsts }
         self.exchange = exchange
         // Only a body needs holding back until the upstream is there; toggling read interest for
         // every request would cost two epoll_ctl calls each.
@@ -599,7 +622,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.closeAfterResponse = !keepAlive
             let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
                                                    body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
-                                                   allocator: context.channel.allocator)
+                                                   hsts: exchange.hsts, allocator: context.channel.allocator)
             exchange.responseHeadSent = true
             // Held until the body's first bytes (or the end of this read): a small response
             // then leaves in one buffer and one write.
@@ -765,13 +788,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
-                         route: String, host: String, path: String, exchange: Exchange? = nil) {
+                         route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
         if close {
             closing = true
             pauseReads()
         }
         let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
-                                                allocator: context.channel.allocator)
+                                                headers: headers, allocator: context.channel.allocator)
         let start = exchange?.start ?? .now()
         if close {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)

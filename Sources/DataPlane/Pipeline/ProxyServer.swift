@@ -21,8 +21,10 @@ public final class ProxyServer: @unchecked Sendable {
         self.quiesce = ServerQuiescingHelper(group: group)
     }
 
-    /// Binds every address; returns the bound addresses (port 0 picks a free one).
-    public func start(addresses: [SocketAddress]) throws -> [SocketAddress] {
+    /// Binds every address; returns the bound addresses (port 0 picks a free one). With `tls`,
+    /// each connection (after its PROXY header, if any) starts with a TLS handshake whose
+    /// certificate is chosen by SNI from `tls`; no certificate for the name refuses the handshake.
+    public func start(addresses: [SocketAddress], tls: CertificateStore? = nil) throws -> [SocketAddress] {
         let services = self.services
         let configuration = services.configuration
         guard let quiesce = self.quiesce else { throw ChannelError.ioOnClosedChannel }
@@ -46,7 +48,8 @@ public final class ProxyServer: @unchecked Sendable {
                     let peer = channel.remoteAddress
                     let peerIP = peer?.ipAddress ?? "unknown"
                     let pipeline = channel.pipeline.syncOperations
-                    let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP)
+                    let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP,
+                                             isTLS: tls != nil)
                     let trusted = peer.flatMap { address in Self.ipBytes(address) }.map { bytes in
                         configuration.proxyProtocolTrusted.contains { $0.contains(bytes) }
                     } ?? false
@@ -54,6 +57,9 @@ public final class ProxyServer: @unchecked Sendable {
                     try pipeline.addHandler(ProxyProtocolHandler(mode: trusted ? .required : .refused) { address in
                         loopBound.value.clientAddress = address
                     })
+                    if let tls {
+                        try pipeline.addHandler(TLSHandshakeSelector.make(channel: channel, certificates: tls, before: proxy))
+                    }
                     try pipeline.addHandler(proxy)
                 }
             }

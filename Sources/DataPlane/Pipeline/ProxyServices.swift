@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Foundation
 import NIOCore
 import NIOPosix
@@ -6,6 +7,11 @@ import Routing
 /// What every connection handler shares: the current route table, metrics, the access log, the
 /// challenge store, and one upstream pool per event loop.
 public final class ProxyServices: @unchecked Sendable {
+    /// The certificates HTTPS listeners serve (nil: no HTTPS listener).
+    public let certificates: CertificateStore?
+    /// Port named in redirects from plain HTTP to HTTPS (the first HTTPS listener's, known once
+    /// bound); left out of the URL when 443.
+    public let httpsPort = NIOLockedValueBox<Int?>(nil)
     public let configuration: ProxyConfiguration
     public let metrics: ProxyMetrics
     let table: @Sendable () -> RouteMatcher?
@@ -17,8 +23,9 @@ public final class ProxyServices: @unchecked Sendable {
 
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
                 table: @escaping @Sendable () -> RouteMatcher?, accessLog: AccessLogShipper?, challenges: ChallengeStore?,
-                threadPool: NIOThreadPool) {
+                threadPool: NIOThreadPool, certificates: CertificateStore? = nil) {
         self.configuration = configuration
+        self.certificates = certificates
         self.metrics = metrics
         self.table = table
         self.accessLog = accessLog

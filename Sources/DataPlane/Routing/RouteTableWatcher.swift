@@ -41,6 +41,8 @@ public final class RouteTableWatcher: @unchecked Sendable {
     private var stopped = false
     private var thread: Thread?
     private let startedAt = ISO8601DateFormatter().string(from: Date())
+    /// Loaded with every new table, before it is swapped in, when this replica serves HTTPS.
+    public var certificates: CertificateStore?
     /// Called on the watcher thread after each swap (metrics, logs).
     public var onSwap: (@Sendable (RouteMatcher) -> Void)?
 
@@ -121,12 +123,22 @@ public final class RouteTableWatcher: @unchecked Sendable {
         do {
             let document = try RouteTableDocument(json: try JSONValue.parse(bytes: bytes))
             let matcher = try RouteMatcher(document: document)
+            // Certificates first, so that a redirect to HTTPS never precedes the certificate it needs.
+            // One that cannot be loaded is reported; the table is still served.
+            let certificateErrors = certificates?.update(table: document) { name in
+                let items = try connection.send(["HGETALL", configuration.prefix + "cert:" + name]).array ?? []
+                var fields: [String: String] = [:]
+                for index in stride(from: 0, to: items.count - 1, by: 2) {
+                    if let key = items[index].string { fields[key] = items[index + 1].string ?? "" }
+                }
+                return fields
+            } ?? []
             lock.withLock {
                 currentMatcher = matcher
                 servedHash = hash
                 status.generation = document.generation
                 status.revision = document.revision
-                status.lastError = nil
+                status.lastError = certificateErrors.isEmpty ? nil : certificateErrors.joined(separator: "; ")
                 status.swaps += 1
             }
             onSwap?(matcher)

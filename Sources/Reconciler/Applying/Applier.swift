@@ -9,6 +9,30 @@ public struct ApplyReport: Sendable, Equatable {
     public var generation = 0
     public var published = false
     public var revision = ""
+    /// Resources that could not be applied this time, and why. Everything else converged: one
+    /// failing resource never holds the others back.
+    public var failures: [ResourceID: ResourceFailure] = [:]
+    /// Resources left as they were because the caller held them back (waiting out a retry backoff).
+    public var heldBack: [ResourceID] = []
+    /// Certificates written by this apply (issued, renewed or re-issued), by name: metadata only.
+    public var certificates: [String: CertificateMetadata] = [:]
+    public var certificatesRemoved = 0
+}
+
+/// Why one resource could not be applied.
+public struct ResourceFailure: Sendable, Equatable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var hint: String?
+    /// The earliest time to try again that the cause asked for (an ACME `Retry-After`), in seconds.
+    public var retryAfter: Double?
+    public init(code: String, message: String, hint: String? = nil, retryAfter: Double? = nil) {
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.retryAfter = retryAfter
+    }
+    public var description: String { message + (hint.map { " (\($0))" } ?? "") }
 }
 
 /// Carries out a plan through a `StateStore`. Each step is one atomic, lease-fenced write, ordered so
@@ -18,31 +42,69 @@ public struct ApplyReport: Sendable, Equatable {
 /// 1. lease every desired port (owners already holding one keep it, so a re-run is idempotent);
 /// 2. record created/updated resources in the inventory, with their realized ports;
 /// 3. free leases no longer wanted (only while still held by the same owner);
-/// 4. delete inventory rows of removed resources (after their ports, so nothing is orphaned);
-/// 5. publish the route table if its content changed (the generation moves only then);
-/// 6. record status.
+/// 4. issue, renew or re-issue certificates (each under its per-Domain lock; one Domain failing —
+///    an ACME problem, an unreachable challenge — is reported and leaves the others alone), and
+///    delete those no longer wanted;
+/// 5. delete inventory rows of removed resources (after their ports, so nothing is orphaned);
+/// 6. publish the route table if its content changed (the generation moves only then; a new
+///    certificate changes the content through its fingerprint);
+/// 7. record status.
 public struct Applier {
     public var store: StateStore
     public var configuration: PlannerConfiguration
     public var now: () -> Date
+    /// Issues certificates; nil leaves every certificate change undone (the plan shows them pending).
+    public var issuer: CertificateIssuer?
+    /// How long a per-Domain certificate lock lives if its holder dies mid-order.
+    public var certificateLockMilliseconds = 600_000
 
-    public init(store: StateStore, configuration: PlannerConfiguration = .init(), now: @escaping () -> Date = Date.init) {
+    public init(store: StateStore, configuration: PlannerConfiguration = .init(), issuer: CertificateIssuer? = nil,
+                now: @escaping () -> Date = Date.init) {
         self.store = store
         self.configuration = configuration
+        self.issuer = issuer
         self.now = now
     }
 
-    public func apply(_ plan: Plan, lease: Lease) throws -> ApplyReport {
+    /// Applies `plan`. Resources in `holdBack` are left exactly as they are (their current leases
+    /// keep serving). A resource that fails on its own (no free port for it) is reported in
+    /// `failures` and likewise left as it was; the rest of the plan still converges. Errors that
+    /// concern the whole apply (lease lost, Redis gone) are thrown.
+    public func apply(_ plan: Plan, lease: Lease, holdBack: Set<ResourceID> = []) throws -> ApplyReport {
         var report = ApplyReport(revision: plan.revision)
         let appliedAt = ISO8601DateFormatter().string(from: now())
         Failpoint.hit("apply.after-lease")
 
-        // 1. Ports.
-        let desiredOwners = plan.desired.instances.flatMap(PortOwner.owners(of:))
+        // 1. Ports, one atomic all-or-nothing allocation per instance, in the planner's order
+        //    (owners sorted), so the ports it predicted are the ports leased.
+        var assigned: [String: Int] = [:]
+        var skipped = Set<String>()  // names of instances left as they were
         let predicted = Dictionary(plan.ports.filter { $0.kind != .free }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
-        let requests = desiredOwners.sorted().map { (owner: $0.description, preferred: predicted[$0.description]) }
-        let assigned = try store.allocatePorts(requests, range: configuration.portRange, lease: lease)
-        report.portsAllocated = plan.ports.filter { $0.kind == .allocate }.count
+        var batches: [(instance: String, owners: [PortOwner])] = []
+        for owner in plan.desired.instances.flatMap(PortOwner.owners(of:)).sorted() {
+            if batches.last?.instance == owner.instance { batches[batches.count - 1].owners.append(owner) } else { batches.append((owner.instance, [owner])) }
+        }
+        for batch in batches {
+            let id = ResourceID(.instance, batch.instance)
+            if holdBack.contains(id) {
+                report.heldBack.append(id)
+                skipped.insert(batch.instance)
+                continue
+            }
+            do {
+                let requests = batch.owners.map { (owner: $0.description, preferred: predicted[$0.description]) }
+                assigned.merge(try store.allocatePorts(requests, range: configuration.portRange, lease: lease)) { a, _ in a }
+            } catch let error as StateError where error.code == "ports-exhausted" {
+                report.failures[id] = ResourceFailure(code: error.code, message: "\(error.message) for \(batch.owners.count) port lease(s) of instance \(batch.instance)", hint: error.hint)
+                skipped.insert(batch.instance)
+            }
+        }
+        report.portsAllocated = plan.ports.filter { $0.kind == .allocate && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }.count
+        // Leases a skipped instance holds now keep serving it.
+        let kept = Dictionary(plan.ports.filter { $0.kind == .keep }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
+        for batch in batches where skipped.contains(batch.instance) {
+            for owner in batch.owners { if let port = kept[owner.description] { assigned[owner.description] = port } }
+        }
         Failpoint.hit("apply.after-ports")
 
         // 2. Inventory for everything created or changed.
@@ -50,11 +112,12 @@ public struct Applier {
         let resources = Dictionary(uniqueKeysWithValues: plan.desired.resources.map { ($0.id, $0) })
         for change in plan.changes where [.create, .update, .replace].contains(change.action) {
             guard let resource = resources[change.id] else { continue }
+            if change.id.kind == .instance, skipped.contains(change.id.name) { continue }
             var ports: [String: Int] = [:]
             if case .instance(let instance) = resource {
                 for owner in PortOwner.owners(of: instance) { ports[owner.description] = assigned[owner.description] }
             }
-            records.append(InventoryRecord(id: change.id, specHash: resource.specHash, spec: resource.canonicalSpec, ports: ports,
+            records.append(InventoryRecord(id: change.id, specHash: plan.desired.specHash(of: resource), spec: resource.canonicalSpec, ports: ports,
                                            declarationIndex: plan.desired.declarationOrder[change.id] ?? 0,
                                            revision: plan.revision, appliedAt: appliedAt))
             switch change.action {
@@ -68,19 +131,43 @@ public struct Applier {
         Failpoint.hit("apply.after-inventory")
 
         // 3. Free leases nobody declared any more.
-        let frees = plan.ports.filter { $0.kind == .free }.map { (port: $0.port, owner: $0.owner) }
+        // A skipped instance keeps its old leases (a failed replace must not lose the replicas serving now).
+        let frees = plan.ports.filter { $0.kind == .free && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }
+            .map { (port: $0.port, owner: $0.owner) }
         try store.freePorts(frees, lease: lease)
         report.portsFreed = frees.count
         Failpoint.hit("apply.after-free")
 
-        // 4. Prune deleted resources.
+        // 4. Certificates.
+        var fingerprints = Dictionary(plan.certificates.compactMap { change in change.current.map { (change.name, $0.fingerprint) } },
+                                      uniquingKeysWith: { a, _ in a })
+        for change in plan.certificates where change.action != .keep {
+            if change.action == .remove {
+                try store.deleteCertificate(change.name, lease: lease)
+                fingerprints[change.name] = nil
+                report.certificatesRemoved += 1
+                continue
+            }
+            guard change.pending.isEmpty, let issuer else { continue }
+            if holdBack.contains(change.id) {
+                report.heldBack.append(change.id)
+                continue
+            }
+            if let metadata = try issueCertificate(change, issuer: issuer, lease: lease, report: &report) {
+                fingerprints[change.name] = metadata.fingerprint
+            }
+        }
+        Failpoint.hit("apply.after-certificates")
+
+        // 5. Prune deleted resources.
         let deletes = plan.changes.filter { $0.action == .delete }.map(\.id)
         try store.deleteInventory(deletes, lease: lease)
         report.deleted = deletes.count
         Failpoint.hit("apply.after-prune")
 
-        // 5. Publish the route table compiled with the ports actually leased.
-        let table = RouteTableCompiler.compile(plan.desired, revision: plan.revision, generation: plan.routeTable.observedGeneration + 1) { instance, portName in
+        // 6. Publish the route table compiled with the ports actually leased and the certificates now present.
+        let table = RouteTableCompiler.compile(plan.desired, revision: plan.revision, generation: plan.routeTable.observedGeneration + 1,
+                                               certificates: fingerprints) { instance, portName in
             PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
                 assigned[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
             }
@@ -94,11 +181,52 @@ public struct Applier {
         }
         Failpoint.hit("apply.after-publish")
 
-        // 6. Status.
+        // 7. Status.
         try store.recordStatus([
-            "revision": plan.revision, "origin": plan.origin, "outcome": "applied", "applied_at": appliedAt,
+            "revision": plan.revision, "origin": plan.origin, "outcome": report.failures.isEmpty ? "applied" : "degraded", "applied_at": appliedAt,
             "generation": String(report.generation), "lease_holder": lease.holder,
         ], lease: lease)
         return report
+    }
+}
+
+extension Applier {
+    /// Issues one certificate under its per-Domain lock and stores it. Returns what is now stored
+    /// (nil when this Domain failed; the failure is in `report`). Lease and Redis errors are thrown.
+    func issueCertificate(_ change: CertificateChange, issuer: CertificateIssuer, lease: Lease,
+                          report: inout ApplyReport) throws -> CertificateMetadata? {
+        guard let token = try store.lockCertificate(change.name, ttlMilliseconds: certificateLockMilliseconds) else {
+            report.failures[change.id] = ResourceFailure(
+                code: "certificate-locked", message: "another controller is ordering the certificate of Domain \(change.name) (its lock:cert:\(change.name) is held)",
+                hint: "it is retried; the lock expires on its own if its holder died", retryAfter: 10)
+            return nil
+        }
+        defer { try? store.unlockCertificate(change.name, token: token) }
+        // Someone may have issued between our observation and the lock (a controller that lost
+        // the lease mid-order): what is there now wins if it already satisfies the plan.
+        if let current = try store.certificateMetadata(change.name), current.fingerprint != change.current?.fingerprint {
+            let again = CertificatePlanner.decide(Domain(name: change.name, hosts: change.hosts, tls: change.source == .acme ? .acme : .selfSigned),
+                                                  current: current, configuration: PlannerConfiguration(hasCertificateIssuer: true, acmeDirectory: change.directory),
+                                                  now: now())
+            if again.action == .keep { return current }
+        }
+        let request = CertificateRequest(name: change.name, hosts: change.hosts, source: change.source ?? .acme,
+                                         directory: change.directory, email: change.email)
+        let issued: IssuedCertificate
+        do {
+            issued = try issuer.issue(request)
+        } catch let error as IssuanceError {
+            report.failures[change.id] = ResourceFailure(code: error.code, message: "\(change.action.rawValue) certificate for \(change.hosts.joined(separator: ", ")): \(error.code): \(error.message)",
+                                                         hint: error.hint, retryAfter: error.retryAfter)
+            return nil
+        } catch let error as StateError where error.code == "lease-lost" {
+            throw error
+        } catch {
+            report.failures[change.id] = ResourceFailure(code: "certificate-error", message: "\(change.action.rawValue) certificate for \(change.hosts.joined(separator: ", ")): \(error)")
+            return nil
+        }
+        try store.putCertificate(change.name, issued, lease: lease)
+        report.certificates[change.name] = issued.metadata
+        return issued.metadata
     }
 }

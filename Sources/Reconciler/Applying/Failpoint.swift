@@ -5,7 +5,7 @@ import Foundation
 /// a power cut or an OOM kill would. Unset in production; the check is one environment lookup.
 public enum Failpoint {
     public static let names = ["apply.after-lease", "apply.after-ports", "apply.after-inventory",
-                               "apply.after-free", "apply.after-prune", "apply.after-publish"]
+                               "apply.after-free", "apply.after-certificates", "apply.after-prune", "apply.after-publish"]
 
     static func hit(_ name: String) {
         guard let armed = ProcessInfo.processInfo.environment["BERTH_FAILPOINT"], armed == name else { return }

@@ -41,4 +41,16 @@ public protocol StateStore: AnyObject {
     func publish(_ table: RouteTableDocument, expectedGeneration: Int, lease: Lease) throws
     /// Records the outcome of an apply in `status`.
     func recordStatus(_ fields: [String: String], lease: Lease) throws
+
+    /// Replaces certificate `name` (chain, key and metadata) in one atomic, fenced step and
+    /// announces it on the events stream (without the key).
+    func putCertificate(_ name: String, _ certificate: IssuedCertificate, lease: Lease) throws
+    /// Deletes certificate `name` and its key (fenced).
+    func deleteCertificate(_ name: String, lease: Lease) throws
+    /// The metadata of certificate `name` as it is now (not the key); nil when there is none.
+    func certificateMetadata(_ name: String) throws -> CertificateMetadata?
+    /// Takes the per-certificate lock; returns its token, or nil when another process holds it.
+    func lockCertificate(_ name: String, ttlMilliseconds: Int) throws -> String?
+    /// Releases the lock only while it still holds `token`.
+    func unlockCertificate(_ name: String, token: String) throws
 }

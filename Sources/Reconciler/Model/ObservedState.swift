@@ -9,26 +9,35 @@ public struct ObservedState: Sendable {
     public var generation: Int
     /// Content hash of the published route table, nil when none.
     public var routeTableHash: String?
+    /// Certificate name → what `cert:<name>` holds (metadata only, never the key).
+    public var certificates: [String: CertificateMetadata]
     /// Digest of everything above, as read. A saved plan is stale when this moved.
     public var fingerprint: String
 
     public init(inventory: [ResourceID: InventoryRecord] = [:], ports: [Int: String] = [:], generation: Int = 0,
-                routeTableHash: String? = nil, fingerprint: String? = nil) {
+                routeTableHash: String? = nil, certificates: [String: CertificateMetadata] = [:], fingerprint: String? = nil) {
         self.inventory = inventory
         self.ports = ports
         self.generation = generation
         self.routeTableHash = routeTableHash
-        self.fingerprint = fingerprint ?? ObservedState.fingerprint(inventory: inventory, ports: ports, generation: generation, hash: routeTableHash)
+        self.certificates = certificates
+        self.fingerprint = fingerprint ?? ObservedState.fingerprint(inventory: inventory, ports: ports, generation: generation, hash: routeTableHash,
+                                                                    certificates: certificates)
     }
 
+    /// Leaf fingerprints of the certificates present, as the route table carries them.
+    public var certificateFingerprints: [String: String] { certificates.mapValues(\.fingerprint) }
+
     /// A digest over the semantic content, used when a store has no raw bytes to hash.
-    public static func fingerprint(inventory: [ResourceID: InventoryRecord], ports: [Int: String], generation: Int, hash: String?) -> String {
+    public static func fingerprint(inventory: [ResourceID: InventoryRecord], ports: [Int: String], generation: Int, hash: String?,
+                                   certificates: [String: CertificateMetadata] = [:]) -> String {
         var hasher = SHA256()
         for id in inventory.keys.sorted() {
             hasher.update("i\u{0}\(id)\u{0}\(inventory[id]!.json.canonicalString)\u{0}")
         }
         for port in ports.keys.sorted() { hasher.update("p\u{0}\(port)\u{0}\(ports[port]!)\u{0}") }
         hasher.update("g\u{0}\(generation)\u{0}\(hash ?? "")")
+        for name in certificates.keys.sorted() { hasher.update("c\u{0}\(name)\u{0}\(certificates[name]!.fingerprint)\u{0}\(certificates[name]!.notAfter.timeIntervalSince1970)\u{0}") }
         return hasher.finalize().hexString
     }
 }

@@ -44,6 +44,8 @@ public struct Plan: Sendable {
     public var changes: [Change]
     public var ports: [PortChange]
     public var routeTable: RouteTableChange
+    /// Per TLS Domain (and per certificate no longer wanted): issue, renew, reissue, remove or keep.
+    public var certificates: [CertificateChange] = []
     /// The state planned for (not serialized; the applier needs it).
     public var desired: DesiredState
 
@@ -69,6 +71,6 @@ public struct Plan: Sendable {
 
     public var hasChanges: Bool {
         changes.contains { $0.action != .noop } || routeTable.action != .noop
-            || ports.contains { $0.kind != .keep }
+            || ports.contains { $0.kind != .keep } || certificates.contains(where: \.isActionable)
     }
 }

@@ -1,11 +1,15 @@
+import Foundation
 import Spec
 
 /// Plans what an apply will do. Pure and deterministic: the same desired state, revision, observed
 /// state and configuration give the same plan, byte for byte when rendered.
 public enum Planner {
+    /// `now` decides which certificates are due for renewal; it is the only clock the plan reads.
     public static func plan(desired: DesiredState, revision: String, origin: String, observed: ObservedState,
-                            configuration: PlannerConfiguration = .init()) -> Plan {
+                            configuration: PlannerConfiguration = .init(), now: Date = Date()) -> Plan {
         var changes: [Change] = []
+        let certificates = CertificatePlanner.plan(desired: desired, observed: observed, configuration: configuration, now: now)
+        let certificatePending = Dictionary(certificates.map { ($0.name, $0.pending) }, uniquingKeysWith: { a, _ in a })
         let desiredIDs = Set(desired.resources.map(\.id))
 
         // Ports first: instance changes depend on whether their leases are intact.
@@ -37,9 +41,10 @@ public enum Planner {
             let id = resource.id
             let after = resource.canonicalSpec
             var change = Change(id: id, action: .noop, reasons: [], before: nil, after: after, pending: pending(for: resource, configuration))
+            if case .domain(let domain) = resource { change.pending = certificatePending[domain.name] ?? [] }
             if let record = observed.inventory[id] {
                 change.before = record.spec
-                if record.specHash != resource.specHash {
+                if record.specHash != desired.specHash(of: resource) {
                     change.reasons = SpecDiff.reasons(record.spec, after)
                     change.action = .update
                     if case .instance(let instance) = resource, let old = try? record.resource(), case .instance(let oldInstance) = old,
@@ -72,7 +77,7 @@ public enum Planner {
 
         let routeTable = planRouteTable(desired: desired, revision: revision, observed: observed, ports: ports, configuration: configuration)
         return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
-                    ports: ports.changes, routeTable: routeTable, desired: desired)
+                    ports: ports.changes, routeTable: routeTable, certificates: certificates, desired: desired)
     }
 
     static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {
@@ -100,12 +105,26 @@ public enum Planner {
 
     static func planRouteTable(desired: DesiredState, revision: String, observed: ObservedState, ports: PortPlanner.Result,
                                configuration: PlannerConfiguration) -> RouteTableChange {
-        let after = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1) { instance, portName in
-            PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
-                ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+        // The table depends on the desired state, the endpoints and the certificates present only
+        // (revision and generation are outside its content hash), so it is compiled once per state,
+        // set of ports and set of certificates. Certificates are as observed; the applier
+        // recompiles with what it issues.
+        let certificates = observed.certificateFingerprints
+        let memoKey = configuration.endpointAddress + "|" + ports.assigned.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+            + "|" + certificates.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+        let compiled = desired.memoizedRouteTable(key: memoKey) {
+            let table = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1,
+                                                   certificates: certificates) { instance, portName in
+                PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
+                    ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+                }
             }
+            return (table, table.contentHash)
         }
-        let afterHash = after.contentHash
+        var after = compiled.table
+        after.revision = revision
+        after.generation = observed.generation + 1
+        let afterHash = compiled.contentHash
         // When the live table already has the desired content, it *is* the "before" table; the
         // (costly) rebuild from the inventory is only needed to show what changes.
         let before = observed.routeTableHash == afterHash ? after : rebuildPublished(observed: observed, configuration: configuration)
@@ -121,7 +140,14 @@ public enum Planner {
             if let before, before.contentHash == afterHash {
                 reasons.append(ChangeReason("drift", "the published table (generation \(observed.generation)) differs from what the inventory says was applied"))
             } else {
-                reasons.append(ChangeReason("routes-changed", "routes, hosts, endpoints or policies changed"))
+                var withoutCertificates = after, beforeWithout = before
+                withoutCertificates.certificates = [:]
+                beforeWithout?.certificates = [:]
+                if let beforeWithout, beforeWithout.contentHash == withoutCertificates.contentHash {
+                    reasons.append(ChangeReason("certificates-changed", "certificates were issued, renewed or removed"))
+                } else {
+                    reasons.append(ChangeReason("routes-changed", "routes, hosts, endpoints or policies changed"))
+                }
             }
         }
         var published = after
@@ -135,7 +161,7 @@ public enum Planner {
         let records = observed.inventory.values.sorted { ($0.declarationIndex, $0.id) < ($1.declarationIndex, $1.id) }
         let resources = records.compactMap { try? $0.resource() }
         let state = DesiredState(resources: resources)
-        return RouteTableCompiler.compile(state, revision: "", generation: observed.generation) { instance, portName in
+        return RouteTableCompiler.compile(state, revision: "", generation: observed.generation, certificates: observed.certificateFingerprints) { instance, portName in
             guard let record = observed.inventory[instance.id] else { return [] }
             return PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
                 record.ports[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }

@@ -7,12 +7,19 @@ public struct PlannerConfiguration: Sendable, Equatable {
     public var hasCertificateIssuer: Bool
     /// Address instance endpoints are published on.
     public var endpointAddress: String
+    /// The ACME directory and contact Domains use unless their spec overrides them; with no
+    /// directory at all, `tls: acme` certificates stay pending.
+    public var acmeDirectory: String?
+    public var acmeEmail: String?
 
     public init(portRange: ClosedRange<Int> = 20000...29999, hasContainerRuntime: Bool = false,
-                hasCertificateIssuer: Bool = false, endpointAddress: String = "127.0.0.1") {
+                hasCertificateIssuer: Bool = false, endpointAddress: String = "127.0.0.1",
+                acmeDirectory: String? = nil, acmeEmail: String? = nil) {
         self.portRange = portRange
         self.hasContainerRuntime = hasContainerRuntime
         self.hasCertificateIssuer = hasCertificateIssuer
         self.endpointAddress = endpointAddress
+        self.acmeDirectory = acmeDirectory
+        self.acmeEmail = acmeEmail
     }
 }

@@ -62,6 +62,26 @@ public struct PlanRenderer: Sendable {
             out.append("")
         }
 
+        let certificateChanges = plan.certificates.filter { $0.action != .keep }
+        if !certificateChanges.isEmpty {
+            out.append(bold("Certificates"))
+            for change in certificateChanges {
+                let action: Action = change.action == .issue ? .create : change.action == .remove ? .delete : .update
+                var line = "  " + paint("\(change.action.symbol) \(change.name)", action) + "  (\(change.action.rawValue))"
+                if let source = change.source, change.action != .remove {
+                    line += "  \(source.rawValue) for \(change.hosts.joined(separator: ", "))"
+                    if let directory = change.directory { line += " from \(directory)" }
+                }
+                out.append(line)
+                if let reason = change.reason { out.append("      \(reason.message)") }
+                if let current = change.current {
+                    out.append("      current: serial \(current.serial), sha256 \(current.fingerprint.prefix(16))…, expires \(CertificateMetadata.rfc3339(current.notAfter))")
+                }
+                for note in change.pending { out.append("      ! \(note)") }
+            }
+            out.append("")
+        }
+
         let portChanges = plan.ports.filter { $0.kind != .keep }
         if !portChanges.isEmpty {
             out.append(bold("Port leases"))
@@ -107,7 +127,11 @@ public struct PlanRenderer: Sendable {
         let pendingInstances = plan.changes.filter { $0.id.kind == .instance && !$0.pending.isEmpty }.count
         if pendingDomains + pendingInstances > 0 {
             var parts: [String] = []
-            if pendingDomains > 0 { parts.append("certificates for \(pendingDomains) domain\(pendingDomains == 1 ? "" : "s") (no certificate issuer configured)") }
+            if pendingDomains > 0 {
+                let why = plan.changes.first { $0.id.kind == .domain && !$0.pending.isEmpty }?.pending.first?.hasPrefix("no ACME directory") == true
+                    ? "no ACME directory configured" : "no certificate issuer configured"
+                parts.append("certificates for \(pendingDomains) domain\(pendingDomains == 1 ? "" : "s") (\(why))")
+            }
             if pendingInstances > 0 { parts.append("\(pendingInstances) instance\(pendingInstances == 1 ? "" : "s") not started (no container runtime configured)") }
             out.append("Pending: " + parts.joined(separator: "; ") + ".")
         }
@@ -209,6 +233,26 @@ public struct PlanRenderer: Sendable {
                     ])
                 }),
             ]),
+            "certificates": .array(plan.certificates.map { change in
+                var object: [String: JSONValue] = [
+                    "name": .string(change.name), "action": .string(change.action.rawValue),
+                    "hosts": .array(change.hosts.map(JSONValue.string)),
+                ]
+                if let reason = change.reason { object["reason"] = .object(["code": .string(reason.code), "message": .string(reason.message)]) }
+                if let source = change.source { object["source"] = .string(source.rawValue) }
+                if let directory = change.directory { object["directory"] = .string(directory) }
+                if let email = change.email { object["email"] = .string(email) }
+                if let current = change.current {
+                    // Metadata only: the key never leaves Redis.
+                    object["current"] = .object([
+                        "sans": .array(current.sans.map(JSONValue.string)), "not_before": .string(CertificateMetadata.rfc3339(current.notBefore)),
+                        "not_after": .string(CertificateMetadata.rfc3339(current.notAfter)), "issuer": .string(current.issuer),
+                        "serial": .string(current.serial), "fingerprint": .string(current.fingerprint), "source": .string(current.source.rawValue),
+                    ])
+                }
+                if !change.pending.isEmpty { object["pending"] = .array(change.pending.map(JSONValue.string)) }
+                return .object(object)
+            }),
             "summary": .object(["add": .int(summary.add), "change": .int(summary.change), "destroy": .int(summary.destroy)]),
             "has_changes": .bool(plan.hasChanges),
         ])

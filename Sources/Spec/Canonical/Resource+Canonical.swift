@@ -9,14 +9,31 @@ private func field<T>(_ value: T?, _ name: String) throws -> T {
 private func strings(_ value: JSONValue?) -> [String] { value?.arrayValue?.compactMap(\.stringValue) ?? [] }
 
 extension Domain {
+    /// `acme` and `hsts` appear only when set, so Domains that do not use them keep the hash they
+    /// had before those fields existed (no spurious update on upgrade).
     public var canonicalSpec: JSONValue {
-        .object(["hosts": .array(hosts.map(JSONValue.string)), "tls": .string(tls.rawValue), "redirectHTTP": .bool(redirectHTTP)])
+        var object: [String: JSONValue] = ["hosts": .array(hosts.map(JSONValue.string)), "tls": .string(tls.rawValue), "redirectHTTP": .bool(redirectHTTP)]
+        if let acme {
+            var value: [String: JSONValue] = [:]
+            if let directory = acme.directory { value["directory"] = .string(directory) }
+            if let email = acme.email { value["email"] = .string(email) }
+            object["acme"] = .object(value)
+        }
+        if let hsts {
+            object["hsts"] = .object(["maxAge": .int(hsts.maxAge), "includeSubdomains": .bool(hsts.includeSubdomains), "preload": .bool(hsts.preload)])
+        }
+        return .object(object)
     }
 
     init(name: String, canonical spec: JSONValue) throws {
+        let acme = spec["acme"].map { ACMESettings(directory: $0["directory"]?.stringValue, email: $0["email"]?.stringValue) }
+        let hsts = try spec["hsts"].map { value in
+            HSTS(maxAge: try field(value["maxAge"]?.intValue, "hsts.maxAge"), includeSubdomains: value["includeSubdomains"]?.boolValue ?? false,
+                 preload: value["preload"]?.boolValue ?? false)
+        }
         self.init(name: name, hosts: strings(spec["hosts"]),
                   tls: try field(spec["tls"]?.stringValue.flatMap(TLSMode.init(rawValue:)), "tls"),
-                  redirectHTTP: try field(spec["redirectHTTP"]?.boolValue, "redirectHTTP"))
+                  redirectHTTP: try field(spec["redirectHTTP"]?.boolValue, "redirectHTTP"), acme: acme, hsts: hsts)
     }
 }
 

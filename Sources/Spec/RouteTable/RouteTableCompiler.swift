@@ -1,15 +1,20 @@
 /// Compiles a desired state into a `RouteTableDocument`. Pure and deterministic: the same state
 /// and endpoints give the same document, byte for byte.
 public enum RouteTableCompiler {
+    /// - Parameter certificates: certificate name → leaf fingerprint of the certificates present in
+    ///   Redis; only those of the state's TLS Domains go into the table.
     /// - Parameter endpoints: the resolved endpoints of an instance's named port (one per replica).
-    public static func compile(_ state: DesiredState, revision: String, generation: Int = 0,
+    public static func compile(_ state: DesiredState, revision: String, generation: Int = 0, certificates: [String: String] = [:],
                                endpoints: (_ instance: Instance, _ port: String) -> [RouteTableDocument.Endpoint]) -> RouteTableDocument {
         var hosts: [String: RouteTableDocument.HostEntry] = [:]
+        var present: [String: String] = [:]
         for domain in state.domains {
             for host in domain.hosts {
                 hosts[host] = .init(host: host, domain: domain.name, tls: domain.tls, redirectHTTP: domain.redirectHTTP,
-                                    certificate: domain.tls == .none ? nil : domain.name, routes: [])
+                                    certificate: domain.tls == .none ? nil : domain.name, routes: [],
+                                    hsts: domain.tls == .none ? nil : domain.hsts?.headerValue)
             }
+            if domain.tls != .none, let fingerprint = certificates[domain.name] { present[domain.name] = fingerprint }
         }
         for route in state.routes {
             let upstream: RouteTableDocument.Upstream
@@ -36,7 +41,7 @@ public enum RouteTableCompiler {
         entries.sort { ($0.isWildcard ? 1 : 0, $0.host) < ($1.isWildcard ? 1 : 0, $1.host) }
         var policies: [String: JSONValue] = [:]
         for policy in state.authPolicies { policies[policy.name] = policy.canonicalSpec }
-        return RouteTableDocument(revision: revision, generation: generation, hosts: entries, authPolicies: policies)
+        return RouteTableDocument(revision: revision, generation: generation, hosts: entries, authPolicies: policies, certificates: present)
     }
 
     /// Higher priority first; then exact, prefix (longer paths first), regex (declaration order);

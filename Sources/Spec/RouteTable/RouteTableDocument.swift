@@ -55,17 +55,21 @@ public struct RouteTableDocument: Sendable, Equatable {
         public var redirectHTTP: Bool
         /// Name of the certificate (`cert:<name>` in Redis) the host is served with, when TLS is on.
         public var certificate: String?
+        /// The `Strict-Transport-Security` header value for HTTPS answers, nil for none.
+        public var hsts: String?
         /// In match order: priority (high first), then exact, prefix (longest first), regex (declaration order).
         public var routes: [RouteEntry]
         public var isWildcard: Bool { host.hasPrefix("*.") }
 
-        public init(host: String, domain: String?, tls: Domain.TLSMode, redirectHTTP: Bool, certificate: String?, routes: [RouteEntry]) {
+        public init(host: String, domain: String?, tls: Domain.TLSMode, redirectHTTP: Bool, certificate: String?, routes: [RouteEntry],
+                    hsts: String? = nil) {
             self.host = host
             self.domain = domain
             self.tls = tls
             self.redirectHTTP = redirectHTTP
             self.certificate = certificate
             self.routes = routes
+            self.hsts = hsts
         }
     }
 
@@ -75,24 +79,35 @@ public struct RouteTableDocument: Sendable, Equatable {
     public var hosts: [HostEntry]
     /// Policy name → canonical spec (the same JSON as the repository form; secrets only as hashes).
     public var authPolicies: [String: JSONValue]
+    /// Certificate name (`cert:<name>` in Redis, the Domain's name) → lower-case hex SHA-256 of the
+    /// leaf certificate's DER, for every certificate present for a Domain of this table. Part of the
+    /// content: issuing or renewing a certificate changes the hash and so publishes a new generation,
+    /// which is what makes every proxy reload its certificates. Never carries key material.
+    public var certificates: [String: String]
 
-    public init(revision: String, generation: Int, hosts: [HostEntry], authPolicies: [String: JSONValue]) {
+    public init(revision: String, generation: Int, hosts: [HostEntry], authPolicies: [String: JSONValue],
+                certificates: [String: String] = [:]) {
         self.revision = revision
         self.generation = generation
         self.hosts = hosts
         self.authPolicies = authPolicies
+        self.certificates = certificates
     }
 
     public func host(_ name: String) -> HostEntry? { hosts.first { $0.host == name } }
 
     // MARK: JSON
 
+    /// `certificates` is present only when non-empty, so tables published before it existed keep
+    /// their content hash (and still decode).
     var contentJSON: JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "format_version": .int(Self.formatVersion),
             "hosts": .array(hosts.map(\.json)),
             "auth_policies": .object(authPolicies),
-        ])
+        ]
+        if !certificates.isEmpty { object["certificates"] = .object(certificates.mapValues(JSONValue.string)) }
+        return .object(object)
     }
 
     /// SHA-256 of the canonical content (everything but revision and generation).
@@ -122,6 +137,18 @@ public struct RouteTableDocument: Sendable, Equatable {
         self.generation = generation
         self.authPolicies = policies
         self.hosts = try hosts.map { try HostEntry(json: $0) }
+        var certificates: [String: String] = [:]
+        if let value = json["certificates"] {
+            guard let object = value.objectValue else { throw fail("certificates is not an object") }
+            for (name, fingerprint) in object {
+                guard let text = fingerprint.stringValue, text.utf8.count == 64,
+                      text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    throw fail("certificate \"\(name)\": fingerprint is not 64 lower-case hex digits")
+                }
+                certificates[name] = text
+            }
+        }
+        self.certificates = certificates
         guard let hash = json["content_hash"]?.stringValue else { throw fail("content_hash is missing") }
         if hash != contentHash {
             throw fail("content_hash does not match the content (the table was altered or truncated)")
@@ -149,6 +176,7 @@ extension RouteTableDocument.HostEntry {
         ]
         if let domain { object["domain"] = .string(domain) }
         if let certificate { object["certificate"] = .string(certificate) }
+        if let hsts { object["hsts"] = .string(hsts) }
         return .object(object)
     }
 
@@ -159,13 +187,17 @@ extension RouteTableDocument.HostEntry {
             throw RouteTableDecodingError(reason: "a host entry is malformed")
         }
         self.host = host
-        for key in ["domain", "certificate"] {
+        for key in ["domain", "certificate", "hsts"] {
             if let value = json[key], value.stringValue == nil { throw RouteTableDecodingError(reason: "host \(host): \(key) is not a string") }
         }
         self.domain = json["domain"]?.stringValue
         self.tls = tls
         self.redirectHTTP = redirect
         self.certificate = json["certificate"]?.stringValue
+        self.hsts = json["hsts"]?.stringValue
+        if let hsts, hsts.isEmpty || hsts.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) {
+            throw RouteTableDecodingError(reason: "host \(host): hsts is not a valid header value")
+        }
         self.routes = try routes.map { try RouteTableDocument.RouteEntry(json: $0, host: host) }
     }
 }

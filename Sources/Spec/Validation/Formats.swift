@@ -158,6 +158,18 @@ public enum Formats {
         return nil
     }
 
+    /// A plain `local@domain` address (what ACME accepts as a `mailto:` contact): no spaces,
+    /// no display name, a hostname after the `@`.
+    public static func checkEmail(_ text: String) -> String? {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return "is not an email address (expected local@domain)" }
+        if text.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ":" }) {
+            return "must be a bare address without spaces, commas or a display name"
+        }
+        if checkHostname(normalizeHost(String(parts[1])), allowWildcard: false) != nil { return "does not end in a valid domain name" }
+        return nil
+    }
+
     /// True when a URL's host is a loopback address or `localhost`.
     public static func isLoopbackURL(_ text: String) -> Bool {
         guard var host = URLComponents(string: text)?.host?.lowercased() else { return false }

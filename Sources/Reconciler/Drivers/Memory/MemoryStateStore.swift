@@ -12,6 +12,9 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
     public private(set) var generation = 0
     public private(set) var events: [String] = []
     public private(set) var status: [String: String] = [:]
+    /// Certificates as written (chain and key included), by name.
+    public var certificates: [String: IssuedCertificate] = [:]
+    private var certificateLocks: [String: String] = [:]
     private var leaseValue: String?
     private var fence = 0
 
@@ -19,7 +22,8 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
 
     public func observe() throws -> ObservedState {
         lock.withLock {
-            ObservedState(inventory: inventory, ports: ports, generation: generation, routeTableHash: routeTable?.contentHash)
+            ObservedState(inventory: inventory, ports: ports, generation: generation, routeTableHash: routeTable?.contentHash,
+                          certificates: certificates.mapValues(\.metadata))
         }
     }
 
@@ -31,6 +35,36 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
             leaseValue = value
             return Lease(value: value, holder: holder, fence: fence, ttlMilliseconds: ttlMilliseconds)
         }
+    }
+
+    public func putCertificate(_ name: String, _ certificate: IssuedCertificate, lease: Lease) throws {
+        try lock.withLock {
+            try check(lease)
+            certificates[name] = certificate
+            events.append("certificate \(name) \(certificate.metadata.fingerprint)")
+        }
+    }
+
+    public func deleteCertificate(_ name: String, lease: Lease) throws {
+        try lock.withLock {
+            try check(lease)
+            certificates[name] = nil
+        }
+    }
+
+    public func certificateMetadata(_ name: String) throws -> CertificateMetadata? { lock.withLock { certificates[name]?.metadata } }
+
+    public func lockCertificate(_ name: String, ttlMilliseconds: Int) throws -> String? {
+        lock.withLock {
+            guard certificateLocks[name] == nil else { return nil }
+            let token = UUID().uuidString
+            certificateLocks[name] = token
+            return token
+        }
+    }
+
+    public func unlockCertificate(_ name: String, token: String) throws {
+        lock.withLock { if certificateLocks[name] == token { certificateLocks[name] = nil } }
     }
 
     /// Drops the lease as an expiry would.
@@ -55,6 +89,9 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
             for (port, owner) in ports where held[owner] == nil || port < held[owner]! { held[owner] = port }
             var cursor = range.lowerBound
             var out: [String: Int] = [:]
+            let before = ports
+            var complete = false
+            defer { if !complete { ports = before } }  // all or nothing, like the Redis script
             for request in requests {
                 if let port = held[request.owner] { out[request.owner] = port; continue }
                 var port: Int
@@ -71,6 +108,7 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
                 held[request.owner] = port
                 out[request.owner] = port
             }
+            complete = true
             return out
         }
     }

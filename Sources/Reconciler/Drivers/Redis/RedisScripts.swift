@@ -10,6 +10,8 @@ enum RedisScripts {
         """
 
     /// KEYS: lease, ports. ARGV: lease value, low, high, then owner/preferred pairs (0 = none).
+    /// All or nothing: every port is decided before the first write, so a request that cannot be
+    /// met (range exhausted) leaves the leases exactly as they were.
     static let allocatePorts = RedisScript(leaseCheck + """
 
         local leases = redis.call('HGETALL', KEYS[2])
@@ -21,7 +23,7 @@ enum RedisScripts {
         end
         local low, high = tonumber(ARGV[2]), tonumber(ARGV[3])
         local cursor = low
-        local out = {}
+        local out, writes = {}, {}
         for i = 4, #ARGV, 2 do
           local owner, preferred = ARGV[i], ARGV[i + 1]
           local port = held[owner]
@@ -35,13 +37,15 @@ enum RedisScripts {
               end
               port = tostring(cursor)
             end
-            redis.call('HSET', KEYS[2], port, owner)
+            writes[#writes + 1] = port
+            writes[#writes + 1] = owner
             used[port] = true
             held[owner] = port
           end
           out[#out + 1] = owner
           out[#out + 1] = port
         end
+        if #writes > 0 then redis.call('HSET', KEYS[2], unpack(writes)) end
         return out
         """)
 
@@ -89,6 +93,34 @@ enum RedisScripts {
                    'generation', generation, 'revision', ARGV[5], 'hash', ARGV[4])
         redis.call('PUBLISH', KEYS[5], ARGV[6])
         return generation
+        """)
+
+    /// KEYS: lease, certificate hash, certificate index, events. ARGV: lease value, name,
+    /// announcement JSON, then field/value pairs. Replaces the whole hash so no field of an older
+    /// certificate survives next to a newer key.
+    static let putCertificate = RedisScript(leaseCheck + """
+
+        redis.call('DEL', KEYS[2])
+        for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+        redis.call('SADD', KEYS[3], ARGV[2])
+        local fingerprint = redis.call('HGET', KEYS[2], 'fingerprint') or ''
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'type', 'certificate', 'name', ARGV[2], 'fingerprint', fingerprint)
+        redis.call('PUBLISH', KEYS[4], ARGV[3])
+        return 1
+        """)
+
+    /// KEYS: lease, certificate hash, certificate index. ARGV: lease value, name.
+    static let deleteCertificate = RedisScript(leaseCheck + """
+
+        redis.call('DEL', KEYS[2])
+        redis.call('SREM', KEYS[3], ARGV[2])
+        return 1
+        """)
+
+    /// KEYS: lock. ARGV: token. Compare-and-delete.
+    static let releaseLock = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
         """)
 
     /// KEYS: lease. ARGV: lease value, ttl ms.
