@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throughput and latency of berth-proxy against nginx, haproxy and caddy, side by side in one run.
 # Every proxy gets one worker thread and forwards to the same upstream (an nginx serving a tiny
-# body and a 1 MiB file) with upstream keep-alive; wrk drives each in turn.
+# body and a 1 MiB file) with upstream keep-alive; wrk drives each in turn. Besides req/s and
+# latency it prints each proxy's CPU time per request, which other load on the machine skews far
+# less than req/s.
 #
 #   bench/proxy.sh [duration-seconds] [connections]
 #
@@ -40,7 +42,7 @@ http { access_log off; keepalive_requests 1000000;
     location = /small { return 200 "hello from upstream\n"; }
     location = /big { root $WORK/www; try_files /big =404; } } }
 CONF
-nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
+nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!); UP_PID=$!
 
 # nginx as a proxy, with its default response buffering (what an nginx deployment runs; with
 # `proxy_buffering off` nginx relays a 1 MiB body through one proxy_buffer_size buffer, a few
@@ -58,7 +60,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$port;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; $extra } } }
 CONF
-  nginx -c "$WORK/$dir/nginx.conf" -p "$WORK/$dir" & PIDS+=($!)
+  nginx -c "$WORK/$dir/nginx.conf" -p "$WORK/$dir" & PIDS+=($!); eval "${dir^^}_PID=$!"
 done
 
 # haproxy, one thread.
@@ -79,7 +81,7 @@ backend b
   http-reuse always
   server s1 127.0.0.1:$UP
 CONF
-haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!)
+haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!); HAP_PID=$!
 
 # caddy, one OS thread for Go code.
 cat > "$WORK/Caddyfile" <<CONF
@@ -91,10 +93,10 @@ http://127.0.0.1:$CAD {
   reverse_proxy 127.0.0.1:$UP
 }
 CONF
-GOMAXPROCS=1 caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 & PIDS+=($!)
+GOMAXPROCS=1 caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 & PIDS+=($!); CAD_PID=$!
 
 # berth-proxy: a private Redis, a one-route repository applied with berth, one event-loop thread.
-redis-server --port "$RDS" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
+redis-server --port "$RDS" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!); RDS_PID=$!
 mkdir -p "$WORK/repo"
 cat > "$WORK/repo/edge.yaml" <<YAML
 apiVersion: berth/v1
@@ -108,8 +110,8 @@ sleep 0.5
 "$BIN/berth" apply --repo "$WORK/repo" --redis "redis://127.0.0.1:$RDS/0" >/dev/null
 # The default (every request logged to the Redis stream) and, for comparison with peers that log
 # nothing here, one with --no-access-log.
-"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!)
-"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BNL" --admin "127.0.0.1:$ADM2" --threads 1 --no-access-log >"$WORK/berth-nolog.log" 2>&1 & PIDS+=($!)
+"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!); BER_PID=$!
+"$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BNL" --admin "127.0.0.1:$ADM2" --threads 1 --no-access-log >"$WORK/berth-nolog.log" 2>&1 & PIDS+=($!); BNL_PID=$!
 
 for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
@@ -118,14 +120,35 @@ done
 
 # wrk --latency prints p50 and p99; convert them to milliseconds.
 to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; printf "%.3f", v }'; }
+# CPU per request: the processes doing a target's work (nginx's workers, not its master; for
+# berth-proxy also the Redis that takes its access log), user + system time from /proc, divided
+# by the requests wrk completed. Unlike req/s it hardly moves when other work shares the cores.
+pids_of() {
+  case "$1" in
+    upstream) pgrep -P "$UP_PID" ;;
+    nginx) pgrep -P "$NGX_PID" ;;
+    nginx-nobuf) pgrep -P "$NGXNB_PID" ;;
+    haproxy) echo "$HAP_PID" ;;
+    caddy) echo "$CAD_PID" ;;
+    berth-proxy) echo "$BER_PID $RDS_PID" ;;
+    berth-nolog) echo "$BNL_PID" ;;
+  esac
+}
+cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
+TICK=$(getconf CLK_TCK)
 run() { # name port path
+  local pids; pids=$(pids_of "$1")
+  local before; before=$(cpu_ticks $pids)
   local out; out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$2$3")
-  local rps p50 p99 errors
+  local after; after=$(cpu_ticks $pids)
+  local rps p50 p99 errors requests cpu
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
   p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$1 $3 $rps $p50 $p99 ${errors:-}"
+  echo "$1 $3 $rps $p50 $p99 $cpu ${errors:-}"
 }
 
 RESULTS="$WORK/results"
@@ -138,22 +161,24 @@ done
 
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
-printf "%-12s %-6s %12s %9s %9s\n" target path "req/s" "p50 ms" "p99 ms"
+printf "%-12s %-6s %12s %9s %9s %11s\n" target path "req/s" "p50 ms" "p99 ms" "cpu us/req"
 # berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off
-while read -r name path rps p50 p99 rest; do
-  printf "%-12s %-6s %12s %9s %9s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$rest"
+while read -r name path rps p50 p99 cpu rest; do
+  printf "%-12s %-6s %12s %9s %9s %11s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$cpu" "$rest"
 done < "$RESULTS"
 echo
-echo "berth-proxy relative to each peer (throughput ratio; p99 ratio, lower is better):"
+echo "berth-proxy relative to each peer (throughput ratio; p99 ratio, lower is better; CPU per request, lower is better):"
 for berth in berth-proxy berth-nolog; do
 for path in /small /big; do
   b_rps=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $3}' "$RESULTS")
   b_p99=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $5}' "$RESULTS")
+  b_cpu=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $6}' "$RESULTS")
   for peer in nginx haproxy caddy; do
     rps=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $3}' "$RESULTS")
     p99=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $5}' "$RESULTS")
-    awk -v br="$b_rps" -v r="$rps" -v bp="$b_p99" -v p="$p99" -v n="$peer" -v path="$path" \
-      -v b="$berth" 'BEGIN { printf "  %-11s %-6s vs %-8s throughput x%.2f  p99 x%.2f\n", b, path, n, br/r, (p>0? bp/p : 0) }'
+    cpu=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $6}' "$RESULTS")
+    awk -v br="$b_rps" -v r="$rps" -v bp="$b_p99" -v p="$p99" -v bc="$b_cpu" -v c="$cpu" -v n="$peer" -v path="$path" \
+      -v b="$berth" 'BEGIN { printf "  %-11s %-6s vs %-8s throughput x%.2f  p99 x%.2f  cpu/req x%.2f\n", b, path, n, br/r, (p>0? bp/p : 0), (c>0? bc/c : 0) }'
   done
 done
 done

@@ -33,8 +33,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case upgrade
     }
 
-    struct MalformedBody: Error {}
-
     let services: ProxyServices
     let pool: UpstreamPool
     /// The client's address: from the socket, or from a trusted PROXY protocol header.
