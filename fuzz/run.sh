@@ -55,4 +55,5 @@ run FuzzRouteTable routetable -dict=routetable.dict
 run FuzzProxyProtocol proxyprotocol
 run FuzzRouteMatcher matcher
 run FuzzHTTPHead httphead -dict=http.dict
+run FuzzJOSE jose -dict=jose.dict
 exit $status
