@@ -2,8 +2,14 @@
 import PackageDescription
 
 // libFuzzer harnesses for the spec loader, the route-table decoder, the PROXY protocol parser,
+<<<<<<< HEAD
 // the request matcher and the HTTP/1.1 head and chunked parsers. Not part of the root package: build them with
 // fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain `swift build`.
+=======
+// the request matcher and the auth parsers (JWS, JWKS, Authorization headers). Not part of the
+// root package: build them with fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain
+// `swift build`.
+>>>>>>> auth
 let package = Package(
     name: "BerthFuzz",
     platforms: [.macOS(.v14)],
@@ -28,5 +34,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzRouteMatcher",
             dependencies: ["CFuzzerDriver", .product(name: "Routing", package: "Berth"), .product(name: "Spec", package: "Berth")]),
+        .executableTarget(
+            name: "FuzzJOSE",
+            dependencies: ["CFuzzerDriver", .product(name: "Auth", package: "Berth"), .product(name: "Spec", package: "Berth")]),
     ]
 )
