@@ -32,15 +32,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-<<<<<<< HEAD
         // ACME client and internal CA (controller only; the data plane never links them).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-=======
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
->>>>>>> auth
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -53,11 +49,9 @@ let package = Package(
         // PROXY protocol v1/v2 header parser (pure bytes in, header or verdict out); the NIO
         // decoder in DataPlane wraps it. Separate so the fuzzer links nothing else.
         .target(name: "ProxyProtocol"),
-<<<<<<< HEAD
         // Strict HTTP/1.1 head and chunked-framing parsers over raw bytes (no dependencies), so
         // the proxy can forward heads and bodies as bytes and the fuzzer links nothing else.
         .target(name: "HTTPWire"),
-=======
         // Auth at the edge, pure: compiled policies from the route table, bearer/basic (bcrypt)/JWT/
         // forward/ipAllow decisions, JWS and JWKS parsing. Bytes in, verdicts out: no network I/O
         // (JWKS fetching, forward subrequests and bcrypt scheduling belong to the proxy).
@@ -65,7 +59,6 @@ let package = Package(
             "Spec",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
->>>>>>> auth
         // Sources, planner, applier, and the controller loop with its HTTP listener (status, metrics,
         // push webhook) on SwiftNIO.
         .target(name: "Reconciler", dependencies: [
@@ -80,7 +73,7 @@ let package = Package(
         ]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
-            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
+            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire", "Auth",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
@@ -115,7 +108,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], exclude: ["Scripts"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
-            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
+            "DataPlane", "Auth", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

@@ -2,14 +2,9 @@
 import PackageDescription
 
 // libFuzzer harnesses for the spec loader, the route-table decoder, the PROXY protocol parser,
-<<<<<<< HEAD
-// the request matcher and the HTTP/1.1 head and chunked parsers. Not part of the root package: build them with
-// fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain `swift build`.
-=======
-// the request matcher and the auth parsers (JWS, JWKS, Authorization headers). Not part of the
-// root package: build them with fuzz/run.sh (which passes -sanitize=fuzzer), never with a plain
-// `swift build`.
->>>>>>> auth
+// the request matcher, the HTTP/1.1 head and chunked parsers, and the auth parsers (JWS, JWKS,
+// Authorization headers). Not part of the root package: build them with fuzz/run.sh (which passes
+// -sanitize=fuzzer), never with a plain `swift build`.
 let package = Package(
     name: "BerthFuzz",
     platforms: [.macOS(.v14)],
