@@ -76,7 +76,7 @@ let package = Package(
         ]),
         // The data plane: never links git, ACME or Docker code (no Reconciler dependency).
         .target(name: "DataPlane", dependencies: [
-            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire",
+            "Spec", "Routing", "RedisClient", "ProxyProtocol", "HTTPWire", "Auth",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
@@ -111,7 +111,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], exclude: ["Scripts"]),
         .testTarget(name: "DataPlaneTests", dependencies: [
-            "DataPlane", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
+            "DataPlane", "Auth", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

@@ -53,7 +53,7 @@ public final class EmbeddedProxy: @unchecked Sendable {
         services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },
                                  accessLog: options.accessLog ? accessLog : nil,
                                  challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool,
-                                 certificates: certificates)
+                                 certificates: certificates, authPolicies: { watcher.authPolicies })
         server = ProxyServer(services: services, group: group)
         adminServer = AdminServer(group: group, readiness: {
             let status = watcher.currentStatus

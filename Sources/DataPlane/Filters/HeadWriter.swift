@@ -13,6 +13,11 @@ enum HeadWriter {
         var upgrade: Bool
         /// Called once when the client sent no acceptable X-Request-Id.
         var makeRequestID: () -> String
+        /// Lower-case names of client headers to drop besides the built-in identity ones (identity
+        /// headers auth policies were configured to set under other names).
+        var remove: [String] = []
+        /// Lines to add (an auth grant's identity), after the client's were dropped.
+        var add: [(name: String, value: String)] = []
     }
 
     /// The request head for the upstream (RFC 9110 §7.6.1 hop-by-hop headers and those named in
@@ -52,8 +57,15 @@ enum HeadWriter {
                     break
                 }
                 if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                if !rewrite.remove.isEmpty, isListed(UnsafeRawBufferPointer(rebasing: raw[field.name]), rewrite.remove) { continue }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
             }
+        }
+        for (name, value) in rewrite.add {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
         }
         if rewrite.upgrade, let upgradeValue {
             out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
@@ -163,6 +175,13 @@ enum HeadWriter {
         out.writeStaticString("\r\n")
         out.writeString(body)
         return out
+    }
+
+    /// Whether a header name is one of `names` (lower-case), ignoring case.
+    static func isListed(_ name: UnsafeRawBufferPointer, _ names: [String]) -> Bool {
+        names.contains { candidate in
+            candidate.utf8.count == name.count && zip(candidate.utf8, name).allSatisfy { $0 == $1 | ($1 >= 0x41 && $1 <= 0x5a ? 0x20 : 0) }
+        }
     }
 
     /// Whether a raw header line is `Strict-Transport-Security:` (any case).

@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 import NIOCore
 import HTTPWire
@@ -50,7 +51,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var inbound: ByteBuffer?
     private var inboundState = InboundState.head
     private var draining = false
-    private var fields: [HeaderField] = []
+    private var fields: [HTTPWire.HeaderField] = []
     private let headLimits: HeadLimits
 
     /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
@@ -281,6 +282,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             responseOutstanding = true
             requestHead(head, bytes: bytes, context: context)
         case .body(let buffer):
+            if authPending {
+                authHeldBody.append(buffer)
+                return
+            }
             guard let exchange else { return }  // a local answer: the body is ignored
             exchange.bytesIn += buffer.readableBytes
             if let handler = exchange.upstreamHandler {
@@ -291,6 +296,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         case .end:
             requestOpen = false
+            if authPending {
+                authRequestEnded = true
+                return
+            }
             if let local = pendingLocal {
                 pendingLocal = nil
                 let headers = pendingLocalHeaders
@@ -420,25 +429,120 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             hostEntry = matched.entry
         }
         let entry = compiledRoute.entry
-        if entry.auth != nil {
-            // Fails closed: a guarded route is never served unguarded, and this build does not
-            // enforce auth policies yet.
-            return local(.serviceUnavailable, "this route requires an auth policy that this proxy cannot enforce yet\n",
-                         route: entry.route, host: host, path: logPath)
+        let policies = services.authPolicies()
+        let remove = policies?.alwaysRemoveHeaders ?? []
+        let forward = { [self] (grant: [(name: String, value: String)]) in
+            self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
+                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                         remove: remove, grant: grant)
         }
+        guard let policyName = entry.auth else { return forward([]) }
+        // A guarded route is never served unguarded: anything unknown fails closed.
+        guard let policy = policies?[policyName],
+              let request = AuthRequest(method: method, host: host, target: targetText, scheme: isTLS ? "https" : "http",
+                                        headers: Self.headerList(head, bytes: bytes), clientAddress: clientAddress) else {
+            return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
+        }
+        let now = Date().timeIntervalSince1970
+        switch policy.evaluate(request, now: now, keys: { _ in .unavailable(reason: "this proxy does not fetch JWKS yet") }) {
+        case .allow(let grant):
+            forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
+        case .deny(let denial):
+            local(HTTPResponseStatus(statusCode: denial.status), denial.body, route: entry.route, host: host, path: logPath,
+                  headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
+        case .verifyBasic(let job):
+            if services.credentialCache.withLockedValue({ $0.contains(job.cacheKey, now: now) }),
+               case .allow(let grant) = job.cachedDecision {
+                return forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
+            }
+            verifyBasic(job, context: context, route: entry.route, host: host, path: logPath, hasBody: hasBody, keepAlive: keepAlive,
+                        then: forward)
+        case .forward:
+            local(.serviceUnavailable, "forward auth is not enforced by this proxy yet\n", route: entry.route, host: host, path: logPath)
+        case .needKeys:
+            local(.serviceUnavailable, "the token issuer's keys are not available\n", route: entry.route, host: host, path: logPath)
+        }
+    }
+
+    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
+    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
+        bytes.withUnsafeReadableBytes { raw in
+            head.fields.map { field in
+                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
+            }
+        }
+    }
+
+    // MARK: Basic auth off the event loop
+
+    /// Set while a bcrypt check runs: body bytes are held, and the request's end is remembered.
+    private var authPending = false
+    private var authHeldBody: [ByteBuffer] = []
+    private var authRequestEnded = false
+
+    private func verifyBasic(_ job: BasicVerification, context: ChannelHandlerContext, route: String, host: String, path: String,
+                             hasBody: Bool, keepAlive: Bool, then forward: @escaping ([(name: String, value: String)]) -> Void) {
+        authPending = true
+        authHeldBody = []
+        authRequestEnded = false
+        pauseReads()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let services = self.services
+        services.threadPool.runIfActive(eventLoop: context.eventLoop) { job.verify() }.whenComplete { result in
+            let handler = loopBound.value
+            handler.authPending = false
+            guard let context = handler.context, !handler.closing else { return }
+            switch result {
+            case .success(.allow(let grant)):
+                services.credentialCache.withLockedValue { $0.insert(job.cacheKey, now: Date().timeIntervalSince1970) }
+                forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
+                guard let exchange = handler.exchange else { return }
+                // What arrived meanwhile goes upstream with the rest.
+                for buffer in handler.authHeldBody {
+                    exchange.bytesIn += buffer.readableBytes
+                    exchange.buffered.append(buffer)
+                }
+                handler.authHeldBody = []
+                if handler.authRequestEnded { exchange.requestEnded = true }
+                if !hasBody || handler.authRequestEnded { handler.resumeReads() }
+            case .success(.deny(let denial)):
+                handler.authHeldBody = []
+                let close = handler.requestOpen || !keepAlive
+                handler.respond(context, status: HTTPResponseStatus(statusCode: denial.status), body: denial.body, close: close,
+                                route: route, host: host, path: path, headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
+            case .success, .failure:
+                handler.authHeldBody = []
+                handler.respond(context, status: .serviceUnavailable, body: "authentication could not be checked\n", close: true,
+                                route: route, host: host, path: path)
+            }
+        }
+    }
+
+    /// The request passed (or needs no auth): resolve the upstream, write its head and connect.
+    private func forward(head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext, method: String, host: String, path: String,
+                         query: String?, logPath: String, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
+                         matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grant: [(name: String, value: String)]) {
         let target: UpstreamTarget
         switch pool.target(for: entry.upstream) {
         case .success(let resolved): target = resolved
         case .failure(let problem):
-            return local(.badGateway, problem.reason + "\n", route: entry.route, host: host, path: logPath)
+            if hasBody || authRequestEnded || !requestOpen {
+                return respond(context, status: .badGateway, body: problem.reason + "\n", close: hasBody || !keepAlive,
+                               route: entry.route, host: host, path: logPath)
+            }
+            pendingLocal = (.badGateway, problem.reason + "\n", !keepAlive, entry.route, host, logPath)
+            return
         }
         let isUpgrade = head.isUpgrade
         var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
         if let query { uri += "?" + query }
         let services = self.services, pool = self.pool
-        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: .init(
+        var rewrite = HeadWriter.RequestRewrite(
             method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
-            makeRequestID: { services.nextRequestID(on: pool) }), allocator: context.channel.allocator)
+            makeRequestID: { services.nextRequestID(on: pool) })
+        rewrite.remove = remove
+        rewrite.add = grant
+        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: context.channel.allocator)
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
                                 revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
                                 endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,

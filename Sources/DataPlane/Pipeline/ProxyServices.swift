@@ -1,3 +1,4 @@
+import Auth
 import NIOConcurrencyHelpers
 import Foundation
 import NIOCore
@@ -7,6 +8,10 @@ import Routing
 /// What every connection handler shares: the current route table, metrics, the access log, the
 /// challenge store, and one upstream pool per event loop.
 public final class ProxyServices: @unchecked Sendable {
+    /// The auth policies of the table being served.
+    public let authPolicies: @Sendable () -> AuthPolicySet?
+    /// Basic credentials that passed bcrypt recently (by hash of the credentials, never the password).
+    let credentialCache = NIOLockedValueBox(CredentialCache(ttl: 60, capacity: 10_000))
     /// The certificates HTTPS listeners serve (nil: no HTTPS listener).
     public let certificates: CertificateStore?
     /// Port named in redirects from plain HTTP to HTTPS (the first HTTPS listener's, known once
@@ -23,8 +28,10 @@ public final class ProxyServices: @unchecked Sendable {
 
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
                 table: @escaping @Sendable () -> RouteMatcher?, accessLog: AccessLogShipper?, challenges: ChallengeStore?,
-                threadPool: NIOThreadPool, certificates: CertificateStore? = nil) {
+                threadPool: NIOThreadPool, certificates: CertificateStore? = nil,
+                authPolicies: @escaping @Sendable () -> AuthPolicySet? = { nil }) {
         self.configuration = configuration
+        self.authPolicies = authPolicies
         self.certificates = certificates
         self.metrics = metrics
         self.table = table

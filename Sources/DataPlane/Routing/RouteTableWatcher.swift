@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 import RedisClient
 import Routing
@@ -52,6 +53,9 @@ public final class RouteTableWatcher: @unchecked Sendable {
 
     /// The table to serve, or nil before one was ever loaded (the proxy answers 503 then).
     public var matcher: RouteMatcher? { lock.withLock { currentMatcher } }
+    /// The served table's auth policies, compiled with it.
+    public var authPolicies: AuthPolicySet? { lock.withLock { currentAuth } }
+    private var currentAuth: AuthPolicySet?
     public var currentStatus: Status { lock.withLock { status } }
 
     private var isStopped: Bool { lock.withLock { stopped } }
@@ -123,6 +127,9 @@ public final class RouteTableWatcher: @unchecked Sendable {
         do {
             let document = try RouteTableDocument(json: try JSONValue.parse(bytes: bytes))
             let matcher = try RouteMatcher(document: document)
+            // Every policy must compile, or the table is rejected whole (like a bad regex).
+            let auth: AuthPolicySet
+            auth = try AuthPolicySet(document: document)
             // Certificates first, so that a redirect to HTTPS never precedes the certificate it needs.
             // One that cannot be loaded is reported; the table is still served.
             let certificateErrors = certificates?.update(table: document) { name in
@@ -135,6 +142,7 @@ public final class RouteTableWatcher: @unchecked Sendable {
             } ?? []
             lock.withLock {
                 currentMatcher = matcher
+                currentAuth = auth
                 servedHash = hash
                 status.generation = document.generation
                 status.revision = document.revision
