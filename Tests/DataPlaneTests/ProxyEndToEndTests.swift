@@ -112,12 +112,17 @@ extension ProxyEndToEndTests {
             ])
             let proxy = try env.proxy()
 
-            for token in ["", "Bearer foo", "Bearer wrong"] {
+            for token in ["", "Bearer wrong", "Basic Zm9vOmJhcg=="] {
                 let headers = token.isEmpty ? [] : [("Authorization", token)]
                 let guarded = try httpRequest(port: proxy.httpPort, "/admin/users", host: shopHost, headers: headers)
-                #expect(guarded.status == 401 || guarded.status == 403 || guarded.status == 503, "\(token): \(guarded)")
+                #expect(guarded.status == 401, "\(token): \(guarded)")
             }
             #expect(admin.stats.requestCount == 0, "a guarded route is never served unguarded")
+            // The policy's token (its SHA-256 is in the policy) passes, and its name is the identity.
+            let allowed = try httpRequest(port: proxy.httpPort, "/admin/users", host: shopHost, headers: [("Authorization", "Bearer foo")])
+            #expect(allowed.status == 200, "\(allowed)")
+            #expect(allowed.echo?.headers.first { $0.0.lowercased() == "x-auth-user" }?.1 == "ci")
+            #expect(admin.stats.requestCount == 1)
 
             let post = try httpRequest(port: proxy.httpPort, "/items", method: "POST", host: shopHost, body: Array("{}".utf8))
             #expect(post.echo?.server == "writer", "\(post)")
