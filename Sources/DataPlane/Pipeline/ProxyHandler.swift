@@ -38,25 +38,25 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     let pool: UpstreamPool
     /// The client's address: from the socket, or from a trusted PROXY protocol header.
     var clientAddress: String
-    private var context: ChannelHandlerContext?
-    private var exchange: Exchange?
+    var context: ChannelHandlerContext?
+    var exchange: Exchange?
     /// A response the proxy gives itself, sent once the request (without a body) has ended.
-    private var pendingLocal: (status: HTTPResponseStatus, body: String, close: Bool, route: String, host: String, path: String)?
-    private var readsPaused = false
-    private var pendingRead = false
-    private var timer: Scheduled<Void>?
-    private var awaitingHead = false
-    private var closing = false
+    var pendingLocal: (status: HTTPResponseStatus, body: String, close: Bool, route: String, host: String, path: String)?
+    var readsPaused = false
+    var pendingRead = false
+    var timer: Scheduled<Void>?
+    var awaitingHead = false
+    var closing = false
     /// Bytes read and not yet framed (a partial head, or requests pipelined behind the current one).
-    private var inbound: ByteBuffer?
-    private var inboundState = InboundState.head
-    private var draining = false
-    private var fields: [HTTPWire.HeaderField] = []
-    private let headLimits: HeadLimits
+    var inbound: ByteBuffer?
+    var inboundState = InboundState.head
+    var draining = false
+    var fields: [HTTPWire.HeaderField] = []
+    let headLimits: HeadLimits
 
     /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
     let isTLS: Bool
-    private var pendingLocalHeaders: [(String, String)] = []
+    var pendingLocalHeaders: [(String, String)] = []
 
     init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
@@ -81,8 +81,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireChannelActive()
     }
 
-    private var started = false
-    private func connectionStarted(context: ChannelHandlerContext) {
+    var started = false
+    func connectionStarted(context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
         services.metrics.connectionOpened()
@@ -107,7 +107,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     /// Bytes arrived before a request head: the header timeout starts (slowloris defence).
-    private func bytesArrived() {
+    func bytesArrived() {
         guard exchange == nil, pendingLocal == nil, !awaitingHead else { return }
         awaitingHead = true
         armTimer(services.configuration.headerTimeout, reason: "header")
@@ -116,11 +116,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// One connection timer, driven by a deadline: arming it per request only moves the deadline
     /// (no task is scheduled or cancelled on the hot path); the scheduled task re-arms itself
     /// when it fires before the deadline.
-    private var deadline: NIODeadline?
-    private var deadlineReason = "idle"
-    private var timerDue: NIODeadline?
+    var deadline: NIODeadline?
+    var deadlineReason = "idle"
+    var timerDue: NIODeadline?
 
-    private func armTimer(_ amount: TimeAmount, reason: String) {
+    func armTimer(_ amount: TimeAmount, reason: String) {
         let due = NIODeadline.now() + amount
         deadline = due
         deadlineReason = reason
@@ -128,9 +128,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         schedule(at: due)
     }
 
-    private func clearTimer() { deadline = nil }
+    func clearTimer() { deadline = nil }
 
-    private func schedule(at due: NIODeadline) {
+    func schedule(at due: NIODeadline) {
         guard let context else { return }
         timer?.cancel()
         timerDue = due
@@ -138,7 +138,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         timer = context.eventLoop.scheduleTask(deadline: due) { loopBound.value.timerTick() }
     }
 
-    private func timerTick() {
+    func timerTick() {
         timer = nil
         timerDue = nil
         guard let deadline else { return }
@@ -147,7 +147,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         timerFired(reason: deadlineReason)
     }
 
-    private func timerFired(reason: String) {
+    func timerFired(reason: String) {
         if reason == "first byte" {
             guard let exchange, exchange.responseStatus == nil else { return }
             services.metrics.upstreamError("first_byte_timeout")
@@ -180,7 +180,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Frames what `inbound` holds into request parts, as far as the connection's state allows.
     /// HTTP/1.1 pipelining: a request head that arrives while the previous response is still
     /// outstanding stays unparsed in `inbound`, and reads pause until it is served (bounded memory).
-    private func drain() {
+    func drain() {
         guard !draining, let context else { return }
         draining = true
         defer { draining = false }
@@ -241,14 +241,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     /// Between a request's head and its end.
-    private var requestOpen = false
+    var requestOpen = false
     /// Between a request's head and the end of its response.
-    private var responseOutstanding = false
+    var responseOutstanding = false
     /// Close once the current response is done (server shutting down).
-    private var closeAfterResponse = false
+    var closeAfterResponse = false
 
     /// The response in progress has been fully written: serve the next pipelined request, if any.
-    private func responseFinished() {
+    func responseFinished() {
         responseOutstanding = false
         guard let context else { return }
         if closeAfterResponse {
@@ -273,7 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func process(_ part: RequestPart, context: ChannelHandlerContext) {
+    func process(_ part: RequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head, let bytes):
             clearTimer()
@@ -326,9 +326,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if readsPaused { pendingRead = true } else { context.read() }
     }
 
-    private func pauseReads() { readsPaused = true }
+    func pauseReads() { readsPaused = true }
 
-    private func resumeReads() {
+    func resumeReads() {
         guard readsPaused else { return }
         readsPaused = false
         if pendingRead, let context {
@@ -348,7 +348,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     /// A malformed request (or body, e.g. a bad chunk size): cancel any upstream request it
     /// started and answer 400 (431 for an oversized head), then close.
-    private func malformedRequest(_ context: ChannelHandlerContext, error: HeadError) {
+    func malformedRequest(_ context: ChannelHandlerContext, error: HeadError) {
         if let exchange {
             exchange.upstreamHandler?.delegate = nil
             exchange.upstream?.close(promise: nil)
@@ -371,7 +371,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Routing a request
 
-    private func requestHead(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
+    func requestHead(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
         let hasBody = head.framing != .none
         let keepAlive = head.keepAlive
         func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-",
@@ -473,89 +473,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
     }
 
-    // MARK: Basic auth off the event loop
-
+    /// A response head not yet written (see `.head` in `upstreamResponsePart`).
+    var pendingHead: ByteBuffer?
+    /// Response bytes written to the client and not flushed yet.
+    var clientUnflushed = false
     /// Set while a bcrypt check runs: body bytes are held, and the request's end is remembered.
-    private var authPending = false
-    private var authHeldBody: [ByteBuffer] = []
-    private var authRequestEnded = false
+    var authPending = false
+    var authHeldBody: [ByteBuffer] = []
+    var authRequestEnded = false
 
-    private func verifyBasic(_ job: BasicVerification, context: ChannelHandlerContext, route: String, host: String, path: String,
-                             hasBody: Bool, keepAlive: Bool, then forward: @escaping ([(name: String, value: String)]) -> Void) {
-        authPending = true
-        authHeldBody = []
-        authRequestEnded = false
-        pauseReads()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let services = self.services
-        services.threadPool.runIfActive(eventLoop: context.eventLoop) { job.verify() }.whenComplete { result in
-            let handler = loopBound.value
-            handler.authPending = false
-            guard let context = handler.context, !handler.closing else { return }
-            switch result {
-            case .success(.allow(let grant)):
-                services.credentialCache.withLockedValue { $0.insert(job.cacheKey, now: Date().timeIntervalSince1970) }
-                forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
-                guard let exchange = handler.exchange else { return }
-                // What arrived meanwhile goes upstream with the rest.
-                for buffer in handler.authHeldBody {
-                    exchange.bytesIn += buffer.readableBytes
-                    exchange.buffered.append(buffer)
-                }
-                handler.authHeldBody = []
-                if handler.authRequestEnded { exchange.requestEnded = true }
-                if !hasBody || handler.authRequestEnded { handler.resumeReads() }
-            case .success(.deny(let denial)):
-                handler.authHeldBody = []
-                let close = handler.requestOpen || !keepAlive
-                handler.respond(context, status: HTTPResponseStatus(statusCode: denial.status), body: denial.body, close: close,
-                                route: route, host: host, path: path, headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
-            case .success, .failure:
-                handler.authHeldBody = []
-                handler.respond(context, status: .serviceUnavailable, body: "authentication could not be checked\n", close: true,
-                                route: route, host: host, path: path)
-            }
-        }
-    }
-
-    /// The request passed (or needs no auth): resolve the upstream, write its head and connect.
-    private func forward(head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext, method: String, host: String, path: String,
-                         query: String?, logPath: String, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
-                         matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grant: [(name: String, value: String)]) {
-        let target: UpstreamTarget
-        switch pool.target(for: entry.upstream) {
-        case .success(let resolved): target = resolved
-        case .failure(let problem):
-            if hasBody || authRequestEnded || !requestOpen {
-                return respond(context, status: .badGateway, body: problem.reason + "\n", close: hasBody || !keepAlive,
-                               route: entry.route, host: host, path: logPath)
-            }
-            pendingLocal = (.badGateway, problem.reason + "\n", !keepAlive, entry.route, host, logPath)
-            return
-        }
-        let isUpgrade = head.isUpgrade
-        var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
-        if let query { uri += "?" + query }
-        let services = self.services, pool = self.pool
-        var rewrite = HeadWriter.RequestRewrite(
-            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
-            makeRequestID: { services.nextRequestID(on: pool) })
-        rewrite.remove = remove
-        rewrite.add = grant
-        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: context.channel.allocator)
-        let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
-                                revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
-                                endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,
-                                clientKeepAlive: keepAlive, hasBody: hasBody)
-        if isTLS { exchange.hsts = hostEntry.hsts }
-        self.exchange = exchange
-        // Only a body needs holding back until the upstream is there; toggling read interest for
-        // every request would cost two epoll_ctl calls each.
-        if hasBody { pauseReads() }
-        connect(exchange)
-    }
-
-    private func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: String, keepAlive: Bool) {
+    func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: String, keepAlive: Bool) {
         guard ChallengeStore.isValidToken(token), let store = services.challenges else {
             pendingLocal = (.notFound, "no such challenge\n", !keepAlive, "acme-challenge", host, path)
             return
@@ -578,8 +505,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         challengeAwaitingEnd = true
     }
 
-    private var challengeAwaitingEnd = false
-    private func flushPendingLocalIfEnded() {
+    var challengeAwaitingEnd = false
+    func flushPendingLocalIfEnded() {
         // The request's end has normally been read already (no body); the response goes now.
         guard let context, let local = pendingLocal, challengeAwaitingEnd else { return }
         challengeAwaitingEnd = false
@@ -589,7 +516,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Upstream connection
 
-    private func connect(_ exchange: Exchange) {
+    func connect(_ exchange: Exchange) {
         guard let context, exchange.attempt < exchange.endpoints.count else { return }
         let endpoint = exchange.endpoints[exchange.attempt]
         exchange.endpoint = endpoint
@@ -602,7 +529,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
     }
 
-    private func connected(_ exchange: Exchange, endpoint: Endpoint, result: Result<Channel, Error>) {
+    func connected(_ exchange: Exchange, endpoint: Endpoint, result: Result<Channel, Error>) {
         guard let context, self.exchange === exchange else {
             if case .success(let channel) = result { channel.close(promise: nil) }
             return
@@ -632,7 +559,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     /// Gives the exchange its upstream connection and sends what the client sent so far.
-    private func attach(_ exchange: Exchange, channel: Channel, handler: UpstreamHandler, context: ChannelHandlerContext) {
+    func attach(_ exchange: Exchange, channel: Channel, handler: UpstreamHandler, context: ChannelHandlerContext) {
             exchange.reusedConnection = handler.hasServed
             handler.hasServed = true
             handler.delegate = self
@@ -655,13 +582,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     /// The upstream's answer is due within `firstByteTimeout`: the connection's one timer
     /// (a deadline move, no task per request) fires `timerFired(reason: "first byte")`.
-    private func startFirstByteTimer(_ exchange: Exchange) {
+    func startFirstByteTimer(_ exchange: Exchange) {
         guard exchange.responseStatus == nil, !exchange.isUpgrade else { return }
         armTimer(services.configuration.firstByteTimeout, reason: "first byte")
     }
 
     /// Ends an exchange that got no response head with a proxy-made error.
-    private func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
+    func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
         guard let context, self.exchange === exchange else { return }
         pendingHead = nil
         if let upstream = exchange.upstream {
@@ -681,217 +608,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 path: exchange.logPath, exchange: exchange)
     }
 
-    // MARK: Upstream → client
-
-    func upstreamResponsePart(_ part: UpstreamPart) {
-        guard let context, let exchange else { return }
-        switch part {
-        case .head(let head, let bytes):
-            if head.status < 200 && head.status != 101 {
-                // 100 Continue and other interim answers: passed on to an HTTP/1.1 client as they are.
-                if exchange.clientMinorVersion == 1 {
-                    let interim = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: 1, body: .asIs, keepAlive: true,
-                                                          keepUpgrade: false, allocator: context.channel.allocator)
-                    context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
-                }
-                return
-            }
-            clearTimer()
-            exchange.responseStatus = head.status
-            if head.status == 101 {
-                guard exchange.isUpgrade else {
-                    services.metrics.upstreamError("bad_response")
-                    return fail(exchange, status: .badGateway, reason: "upstream switched protocols unasked")
-                }
-                return startTunnel(head, bytes: bytes, exchange: exchange, context: context)
-            }
-            exchange.upstreamKeepAlive = head.keepAlive
-            var keepAlive = exchange.clientKeepAlive
-            let framing = head.framing(requestWasHead: exchange.method == "HEAD")
-            switch framing {
-            case .chunked where exchange.clientMinorVersion == 0:
-                exchange.responseBody = .dechunked
-                exchange.upstreamHandler?.dechunk = true
-                keepAlive = false
-            case .untilClose:
-                exchange.upstreamKeepAlive = false
-                if exchange.clientMinorVersion == 1 && keepAlive {
-                    exchange.responseBody = .rechunked
-                } else {
-                    keepAlive = false
-                }
-            default:
-                break
-            }
-            exchange.closeAfterResponse = !keepAlive
-            let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
-                                                   body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
-                                                   hsts: exchange.hsts, allocator: context.channel.allocator)
-            exchange.responseHeadSent = true
-            // Held until the body's first bytes (or the end of this read): a small response
-            // then leaves in one buffer and one write.
-            pendingHead = response
-        case .body(let buffer):
-            let count = buffer.readableBytes
-            guard count > 0 else { return }
-            exchange.bytesOut += count
-            if var head = pendingHead {
-                pendingHead = nil
-                if count <= 16 * 1024, exchange.responseBody != .rechunked {
-                    head.writeImmutableBuffer(buffer)
-                    writeToClient(context, head)
-                    if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
-                    return
-                }
-                writeToClient(context, head)
-            }
-            if exchange.responseBody == .rechunked {
-                var size = context.channel.allocator.buffer(capacity: 20)
-                size.writeString(String(count, radix: 16))
-                size.writeStaticString("\r\n")
-                writeToClient(context, size)
-                writeToClient(context, buffer)
-                writeToClient(context, Self.crlf)
-            } else {
-                writeToClient(context, buffer)
-            }
-            if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
-        case .end:
-            exchange.responseEnded = true
-            writePendingHead(context)
-            if exchange.responseBody == .rechunked { writeToClient(context, Self.lastChunk) }
-            if exchange.upstreamHandler?.hasUnexpectedBytes == true { exchange.upstreamKeepAlive = false }
-            // Book-keeping happens now, not when the write completes: with pipelining the next
-            // request's head is parsed while this write is still in flight.
-            let close = completed(exchange)
-            if close {
-                closing = true
-                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                let promise = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
-                promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
-            } else {
-                flushClient(context)
-                armTimer(services.configuration.idleTimeout, reason: "idle")
-                responseFinished()
-            }
-        }
-    }
-
-    private static let crlf = ByteBuffer(staticString: "\r\n")
-    private static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
-
-    /// A response head not yet written (see `.head`).
-    private var pendingHead: ByteBuffer?
-
-    private func writePendingHead(_ context: ChannelHandlerContext) {
-        guard let head = pendingHead else { return }
-        pendingHead = nil
-        writeToClient(context, head)
-    }
-
-    /// Response bytes written to the client and not flushed yet.
-    private var clientUnflushed = false
-
-    @inline(__always) private func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        clientUnflushed = true
-    }
-
-    private func flushClient(_ context: ChannelHandlerContext) {
-        guard clientUnflushed else { return }
-        clientUnflushed = false
-        context.flush()
-    }
-
-    func upstreamReadComplete() {
-        guard let context else { return }
-        writePendingHead(context)
-        flushClient(context)
-    }
-
-    func upstreamWritabilityChanged(isWritable: Bool) {
-        guard let exchange, !exchange.requestEnded else { return }
-        if isWritable { resumeReads() } else { pauseReads() }
-    }
-
-    func upstreamClosed(error: Error?) {
-        guard let exchange, !exchange.responseEnded else { return }
-        exchange.upstream = nil
-        exchange.upstreamHandler = nil
-        if exchange.responseStatus == nil, exchange.reusedConnection, !exchange.retriedStale, exchange.bytesIn == 0,
-           exchange.requestEnded || !exchange.hasBody {
-            // A keep-alive connection the upstream closed just as it was reused: try a fresh one.
-            exchange.retriedStale = true
-            exchange.buffered = []
-            connect(exchange)
-            return
-        }
-        services.metrics.upstreamError(exchange.responseStatus == nil ? "reset_before_response" : "reset_during_response")
-        fail(exchange, status: .badGateway, reason: "upstream closed the connection")
-    }
-
-    /// Releases or closes the upstream connection, logs, and says whether the client connection
-    /// must close after this response.
-    private func completed(_ exchange: Exchange) -> Bool {
-        guard self.exchange === exchange else { return false }
-        self.exchange = nil
-        if let upstream = exchange.upstream, let handler = exchange.upstreamHandler, let endpoint = exchange.endpoint {
-            if exchange.requestEnded && exchange.upstreamKeepAlive {
-                pool.release(upstream, handler: handler, endpoint: endpoint)
-            } else {
-                handler.delegate = nil
-                upstream.close(promise: nil)
-            }
-        }
-        finishLog(exchange, status: exchange.responseStatus ?? 0)
-        return !exchange.clientKeepAlive || !exchange.requestEnded || exchange.closeAfterResponse
-    }
-
-    // MARK: WebSocket and other upgrades
-
-    private func startTunnel(_ head: ResponseHead, bytes: ByteBuffer, exchange: Exchange, context: ChannelHandlerContext) {
-        guard let upstream = exchange.upstream, let upstreamHandler = exchange.upstreamHandler else { return }
-        let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion, body: .asIs,
-                                               keepAlive: true, keepUpgrade: true, allocator: context.channel.allocator)
-        exchange.responseHeadSent = true
-        exchange.responseEnded = true
-        context.write(wrapOutboundOut(response), promise: nil)
-        // Bytes of the new protocol that came with the 101, and client bytes that followed the
-        // upgrade request before it: each goes to the other side first.
-        if let early = upstreamHandler.takeLeftover() { context.write(wrapOutboundOut(early), promise: nil) }
-        context.flush()
-        if let early = inbound, early.readableBytes > 0 { upstreamHandler.send(early, flush: true) }
-        inbound = nil
-        upstreamHandler.delegate = nil
-        finishLog(exchange, status: 101)
-        self.exchange = nil
-        closing = true  // nothing more is routed on this connection
-        timer?.cancel()
-        deadline = nil
-        // Both pipelines become byte pipes.
-        do {
-            let (clientGlue, upstreamGlue) = GlueHandler.pair()
-            let server = upstream.pipeline.syncOperations
-            server.removeHandler(context: try server.context(handlerType: UpstreamHandler.self), promise: nil)
-            try server.addHandler(upstreamGlue)
-            let client = context.pipeline.syncOperations
-            client.removeHandler(context: context, promise: nil)
-            try client.addHandler(clientGlue)
-        } catch {
-            context.close(promise: nil)
-            upstream.close(promise: nil)
-        }
-    }
-
     // MARK: Responses the proxy makes itself
 
-    private func respondAndClose(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
+    func respondAndClose(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
         closing = true
         respond(context, status: status, body: body, close: true, route: "-", host: "-", path: "-")
     }
 
-    private func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
+    func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
                          route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
         if close {
             closing = true
@@ -915,14 +639,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if !close { responseFinished() }
     }
 
-    private func finishLog(_ exchange: Exchange, status: Int) {
+    func finishLog(_ exchange: Exchange, status: Int) {
         record(status: status, route: exchange.route, host: exchange.host, path: exchange.logPath, method: exchange.method,
                start: exchange.start, bytesIn: exchange.bytesIn, bytesOut: exchange.bytesOut,
                upstream: exchange.endpoint?.description ?? "-", revision: exchange.revision, requestID: exchange.requestID)
     }
 
     /// One finished request: its metric and its access-log entry (one place builds both).
-    private func record(status: Int, route: String, host: String, path: String, method: String, start: NIODeadline,
+    func record(status: Int, route: String, host: String, path: String, method: String, start: NIODeadline,
                         bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
         let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
         services.metrics.requestFinished(route: route, status: status, seconds: seconds)

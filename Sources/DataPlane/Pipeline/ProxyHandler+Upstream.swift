@@ -1,0 +1,208 @@
+import Auth
+import Foundation
+import NIOCore
+import HTTPWire
+import NIOHTTP1  // HTTPResponseStatus only
+import Routing
+import Spec
+
+/// The upstream's response on its way to the client, and upgraded (tunnelled) connections.
+extension ProxyHandler {
+    // MARK: Upstream → client
+
+    func upstreamResponsePart(_ part: UpstreamPart) {
+        guard let context, let exchange else { return }
+        switch part {
+        case .head(let head, let bytes):
+            if head.status < 200 && head.status != 101 {
+                // 100 Continue and other interim answers: passed on to an HTTP/1.1 client as they are.
+                if exchange.clientMinorVersion == 1 {
+                    let interim = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: 1, body: .asIs, keepAlive: true,
+                                                          keepUpgrade: false, allocator: context.channel.allocator)
+                    context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+                }
+                return
+            }
+            clearTimer()
+            exchange.responseStatus = head.status
+            if head.status == 101 {
+                guard exchange.isUpgrade else {
+                    services.metrics.upstreamError("bad_response")
+                    return fail(exchange, status: .badGateway, reason: "upstream switched protocols unasked")
+                }
+                return startTunnel(head, bytes: bytes, exchange: exchange, context: context)
+            }
+            exchange.upstreamKeepAlive = head.keepAlive
+            var keepAlive = exchange.clientKeepAlive
+            let framing = head.framing(requestWasHead: exchange.method == "HEAD")
+            switch framing {
+            case .chunked where exchange.clientMinorVersion == 0:
+                exchange.responseBody = .dechunked
+                exchange.upstreamHandler?.dechunk = true
+                keepAlive = false
+            case .untilClose:
+                exchange.upstreamKeepAlive = false
+                if exchange.clientMinorVersion == 1 && keepAlive {
+                    exchange.responseBody = .rechunked
+                } else {
+                    keepAlive = false
+                }
+            default:
+                break
+            }
+            exchange.closeAfterResponse = !keepAlive
+            let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
+                                                   body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
+                                                   hsts: exchange.hsts, allocator: context.channel.allocator)
+            exchange.responseHeadSent = true
+            // Held until the body's first bytes (or the end of this read): a small response
+            // then leaves in one buffer and one write.
+            pendingHead = response
+        case .body(let buffer):
+            let count = buffer.readableBytes
+            guard count > 0 else { return }
+            exchange.bytesOut += count
+            if var head = pendingHead {
+                pendingHead = nil
+                if count <= 16 * 1024, exchange.responseBody != .rechunked {
+                    head.writeImmutableBuffer(buffer)
+                    writeToClient(context, head)
+                    if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+                    return
+                }
+                writeToClient(context, head)
+            }
+            if exchange.responseBody == .rechunked {
+                var size = context.channel.allocator.buffer(capacity: 20)
+                size.writeString(String(count, radix: 16))
+                size.writeStaticString("\r\n")
+                writeToClient(context, size)
+                writeToClient(context, buffer)
+                writeToClient(context, Self.crlf)
+            } else {
+                writeToClient(context, buffer)
+            }
+            if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+        case .end:
+            exchange.responseEnded = true
+            writePendingHead(context)
+            if exchange.responseBody == .rechunked { writeToClient(context, Self.lastChunk) }
+            if exchange.upstreamHandler?.hasUnexpectedBytes == true { exchange.upstreamKeepAlive = false }
+            // Book-keeping happens now, not when the write completes: with pipelining the next
+            // request's head is parsed while this write is still in flight.
+            let close = completed(exchange)
+            if close {
+                closing = true
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+                promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
+            } else {
+                flushClient(context)
+                armTimer(services.configuration.idleTimeout, reason: "idle")
+                responseFinished()
+            }
+        }
+    }
+
+    static let crlf = ByteBuffer(staticString: "\r\n")
+    static let lastChunk = ByteBuffer(staticString: "0\r\n\r\n")
+
+    func writePendingHead(_ context: ChannelHandlerContext) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        writeToClient(context, head)
+    }
+
+    @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        clientUnflushed = true
+    }
+
+    func flushClient(_ context: ChannelHandlerContext) {
+        guard clientUnflushed else { return }
+        clientUnflushed = false
+        context.flush()
+    }
+
+    func upstreamReadComplete() {
+        guard let context else { return }
+        writePendingHead(context)
+        flushClient(context)
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        guard let exchange, !exchange.requestEnded else { return }
+        if isWritable { resumeReads() } else { pauseReads() }
+    }
+
+    func upstreamClosed(error: Error?) {
+        guard let exchange, !exchange.responseEnded else { return }
+        exchange.upstream = nil
+        exchange.upstreamHandler = nil
+        if exchange.responseStatus == nil, exchange.reusedConnection, !exchange.retriedStale, exchange.bytesIn == 0,
+           exchange.requestEnded || !exchange.hasBody {
+            // A keep-alive connection the upstream closed just as it was reused: try a fresh one.
+            exchange.retriedStale = true
+            exchange.buffered = []
+            connect(exchange)
+            return
+        }
+        services.metrics.upstreamError(exchange.responseStatus == nil ? "reset_before_response" : "reset_during_response")
+        fail(exchange, status: .badGateway, reason: "upstream closed the connection")
+    }
+
+    /// Releases or closes the upstream connection, logs, and says whether the client connection
+    /// must close after this response.
+    func completed(_ exchange: Exchange) -> Bool {
+        guard self.exchange === exchange else { return false }
+        self.exchange = nil
+        if let upstream = exchange.upstream, let handler = exchange.upstreamHandler, let endpoint = exchange.endpoint {
+            if exchange.requestEnded && exchange.upstreamKeepAlive {
+                pool.release(upstream, handler: handler, endpoint: endpoint)
+            } else {
+                handler.delegate = nil
+                upstream.close(promise: nil)
+            }
+        }
+        finishLog(exchange, status: exchange.responseStatus ?? 0)
+        return !exchange.clientKeepAlive || !exchange.requestEnded || exchange.closeAfterResponse
+    }
+
+    // MARK: WebSocket and other upgrades
+
+    func startTunnel(_ head: ResponseHead, bytes: ByteBuffer, exchange: Exchange, context: ChannelHandlerContext) {
+        guard let upstream = exchange.upstream, let upstreamHandler = exchange.upstreamHandler else { return }
+        let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion, body: .asIs,
+                                               keepAlive: true, keepUpgrade: true, allocator: context.channel.allocator)
+        exchange.responseHeadSent = true
+        exchange.responseEnded = true
+        context.write(wrapOutboundOut(response), promise: nil)
+        // Bytes of the new protocol that came with the 101, and client bytes that followed the
+        // upgrade request before it: each goes to the other side first.
+        if let early = upstreamHandler.takeLeftover() { context.write(wrapOutboundOut(early), promise: nil) }
+        context.flush()
+        if let early = inbound, early.readableBytes > 0 { upstreamHandler.send(early, flush: true) }
+        inbound = nil
+        upstreamHandler.delegate = nil
+        finishLog(exchange, status: 101)
+        self.exchange = nil
+        closing = true  // nothing more is routed on this connection
+        timer?.cancel()
+        deadline = nil
+        // Both pipelines become byte pipes.
+        do {
+            let (clientGlue, upstreamGlue) = GlueHandler.pair()
+            let server = upstream.pipeline.syncOperations
+            server.removeHandler(context: try server.context(handlerType: UpstreamHandler.self), promise: nil)
+            try server.addHandler(upstreamGlue)
+            let client = context.pipeline.syncOperations
+            client.removeHandler(context: context, promise: nil)
+            try client.addHandler(clientGlue)
+        } catch {
+            context.close(promise: nil)
+            upstream.close(promise: nil)
+        }
+    }
+
+}
