@@ -42,6 +42,37 @@ extension ProxyEndToEndTests {
 
         static let hosts = [shopHost, "www." + shopHost]
 
+        /// What every HTTPS test sets up: Redis, an upstream, a CA, and a replica with an HTTPS listener.
+        final class Stage {
+            let env: ProxyEnvironment
+            let pki: PKI
+            let web: HTTPUpstream
+            let redis: RedisConnection
+            private(set) var proxy: BerthProxyProcess!
+            private(set) var port = 0
+
+            init() throws {
+                env = try ProxyEnvironment()
+                pki = try PKI()
+                web = try env.http("web")
+                redis = try env.redisConnection()
+            }
+
+            func close() { env.close() }
+
+            /// Stores `leaf` (when given) and publishes a table naming it, as the controller would.
+            func serve(_ leaf: (chain: String, key: String, fingerprint: String)?, hsts: String? = nil, revision: String) throws {
+                if let leaf { try TLS.store(redis, leaf) }
+                _ = try TLS.publish(redis, upstream: web.url, certificates: leaf.map { ["shop": $0.fingerprint] } ?? [:], hsts: hsts, revision: revision)
+            }
+
+            func startProxy(_ extra: [String] = []) throws {
+                proxy = try env.proxy(["--https", "127.0.0.1:0"] + extra)
+                port = try TLS.httpsPort(proxy)
+            }
+        }
+
+
         /// Publishes by hand a table serving `hosts` over TLS with `certificate`, as the controller would.
         static func publish(_ redis: RedisConnection, upstream: String, certificates: [String: String], hsts: String?,
                             revision: String) throws -> Int {
@@ -88,16 +119,12 @@ extension ProxyEndToEndTests {
         }
 
         @Test func servesEveryHostOfTheCertificateBySNIWithHSTSAndTellsTheUpstreamItWasHTTPS() throws {
-            let env = try ProxyEnvironment()
-            defer { env.close() }
-            let pki = try PKI()
-            let web = try env.http("web")
-            let redis = try env.redisConnection()
-            let leaf = try pki.leaf("shop", hosts: Self.hosts)
-            try Self.store(redis, leaf)
-            _ = try Self.publish(redis, upstream: web.url, certificates: ["shop": leaf.fingerprint], hsts: "max-age=63072000; includeSubDomains", revision: "tls-1")
-            let proxy = try env.proxy(["--https", "127.0.0.1:0"])
-            let port = try Self.httpsPort(proxy)
+            let stage = try Stage()
+            defer { stage.close() }
+            let pki = stage.pki
+            try stage.serve(try pki.leaf("shop", hosts: Self.hosts), hsts: "max-age=63072000; includeSubDomains", revision: "tls-1")
+            try stage.startProxy()
+            let port = stage.port
             for host in Self.hosts {
                 let response = try Self.curl(pki, port: port, host: host, path: "/hello?x=1")
                 #expect(response.succeeded, "\(response)")
@@ -120,15 +147,13 @@ extension ProxyEndToEndTests {
         }
 
         @Test func plainHTTPIsRedirectedOnceACertificateIsLoadedButACMEChallengesAreNot() throws {
-            let env = try ProxyEnvironment()
-            defer { env.close() }
-            let pki = try PKI()
-            let web = try env.http("web")
-            let redis = try env.redisConnection()
+            let stage = try Stage()
+            defer { stage.close() }
+            let (pki, web, redis) = (stage.pki, stage.web, stage.redis)
             // No certificate yet: plain HTTP is served, not redirected to an HTTPS that cannot answer.
-            _ = try Self.publish(redis, upstream: web.url, certificates: [:], hsts: nil, revision: "no-cert")
-            let proxy = try env.proxy(["--https", "127.0.0.1:0"])
-            let port = try Self.httpsPort(proxy)
+            try stage.serve(nil, revision: "no-cert")
+            try stage.startProxy()
+            let (proxy, port) = (stage.proxy!, stage.port)
             #expect(try httpRequest(port: proxy.httpPort, "/a", host: shopHost).status == 200)
 
             let leaf = try pki.leaf("shop", hosts: Self.hosts)
@@ -149,16 +174,13 @@ extension ProxyEndToEndTests {
         }
 
         @Test func aRenewedCertificateIsServedWithoutARestartAndADownloadInProgressIsNotCut() throws {
-            let env = try ProxyEnvironment()
-            defer { env.close() }
-            let pki = try PKI()
-            let web = try env.http("web")
-            let redis = try env.redisConnection()
+            let stage = try Stage()
+            defer { stage.close() }
+            let (pki, web, redis) = (stage.pki, stage.web, stage.redis)
             let first = try pki.leaf("shop-1", hosts: Self.hosts)
-            try Self.store(redis, first)
-            _ = try Self.publish(redis, upstream: web.url, certificates: ["shop": first.fingerprint], hsts: nil, revision: "first")
-            let proxy = try env.proxy(["--https", "127.0.0.1:0"])
-            let port = try Self.httpsPort(proxy)
+            try stage.serve(first, revision: "first")
+            try stage.startProxy()
+            let (proxy, port) = (stage.proxy!, stage.port)
             #expect(try Self.servedFingerprint(port: port, host: shopHost) == first.fingerprint)
 
             // A 64 MiB download at 8 MiB/s over HTTPS, running while the certificate changes.
@@ -179,17 +201,13 @@ extension ProxyEndToEndTests {
         }
 
         @Test func thePROXYProtocolComesBeforeTLSOnHTTPSListeners() throws {
-            let env = try ProxyEnvironment()
-            defer { env.close() }
-            let pki = try PKI()
-            let web = try env.http("web")
-            let redis = try env.redisConnection()
-            let leaf = try pki.leaf("shop", hosts: Self.hosts)
-            try Self.store(redis, leaf)
-            _ = try Self.publish(redis, upstream: web.url, certificates: ["shop": leaf.fingerprint], hsts: nil, revision: "pp")
+            let stage = try Stage()
+            defer { stage.close() }
+            let pki = stage.pki
+            try stage.serve(try pki.leaf("shop", hosts: Self.hosts), revision: "pp")
             // 127.0.0.1 is a trusted load balancer here, so its connections must start with a PROXY header.
-            let proxy = try env.proxy(["--https", "127.0.0.1:0", "--proxy-protocol-trusted", "127.0.0.0/8"])
-            let port = try Self.httpsPort(proxy)
+            try stage.startProxy(["--proxy-protocol-trusted", "127.0.0.0/8"])
+            let port = stage.port
             let withHeader = try Self.curl(pki, port: port, path: "/pp", extra: ["--haproxy-protocol"])
             #expect(withHeader.succeeded, "\(withHeader)")
             #expect(withHeader.stdout.hasPrefix("HTTP/1.1 200"))
@@ -198,16 +216,13 @@ extension ProxyEndToEndTests {
         }
 
         @Test func aCertificateThatDoesNotLoadIsReportedAndTheLastGoodOneKeepsServing() throws {
-            let env = try ProxyEnvironment()
-            defer { env.close() }
-            let pki = try PKI()
-            let web = try env.http("web")
-            let redis = try env.redisConnection()
+            let stage = try Stage()
+            defer { stage.close() }
+            let (pki, web, redis) = (stage.pki, stage.web, stage.redis)
             let good = try pki.leaf("good", hosts: Self.hosts)
-            try Self.store(redis, good)
-            _ = try Self.publish(redis, upstream: web.url, certificates: ["shop": good.fingerprint], hsts: nil, revision: "good")
-            let proxy = try env.proxy(["--https", "127.0.0.1:0"])
-            let port = try Self.httpsPort(proxy)
+            try stage.serve(good, revision: "good")
+            try stage.startProxy()
+            let (proxy, port) = (stage.proxy!, stage.port)
             // A new fingerprint whose stored key is garbage.
             let other = try pki.leaf("other", hosts: Self.hosts)
             _ = try redis.send(["HSET", "berth:cert:shop", "chain", other.chain, "key", "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",

@@ -166,14 +166,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // a request smuggled behind a refused one must never reach an upstream.
         if closing { return }
         bytesArrived()
-        var incoming = unwrapInboundIn(data)
-        if var buffer = inbound, buffer.readableBytes > 0 {
-            inbound = nil
-            buffer.writeBuffer(&incoming)
-            inbound = buffer
-        } else {
-            inbound = incoming
-        }
+        inbound.accumulate(unwrapInboundIn(data))
         drain()
     }
 

@@ -70,14 +70,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if var buffer = inbound, buffer.readableBytes > 0 {
-            inbound = nil
-            buffer.writeBuffer(&incoming)
-            inbound = buffer
-        } else {
-            inbound = incoming
-        }
+        inbound.accumulate(unwrapInboundIn(data))
         guard delegate != nil else {
             // Nobody asked: an idle connection that talks is not reusable.
             inbound = nil
