@@ -32,6 +32,13 @@ struct ControllerCommand: AsyncParsableCommand {
             berth-proxy from Redis; `tls: self-signed` is signed by the internal CA (`berth ca export`).
             A Domain whose order fails shows the ACME problem in status and is retried with backoff.
 
+            Instances: `runtime: docker` ones run as containers through the Docker Engine API (--docker-host),
+            `runtime: process` ones as children of the controller (they stop with it). A changed instance is
+            replaced: new replicas start on new ports, must pass their health check, the route table moves to
+            them, the proxies take it, the old replicas drain (--drain) and stop. New replicas that never get
+            healthy are removed again and the old ones keep serving; status shows the last health answer. A
+            replica that exits or is removed by hand is started again by the next pass.
+
             Examples:
               berth controller --repo https://git.example.com/edge.git --ref main --redis redis://10.0.0.5:6379/0 \\
                 --webhook-secret-file /etc/berth/webhook-secret
@@ -41,6 +48,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var certificates: CertificateOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: ArgumentHelp("Run a full pass at least this often, even when nothing moved.", valueName: "duration"))
     var interval: String = "30s"
@@ -90,6 +98,7 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.planner = try state.configuration()
         certificates.apply(to: &configuration.planner)
         configuration.acmeCAFile = certificates.acmeCAFile
+        try runtime.apply(to: &configuration)
         return configuration
     }
 }

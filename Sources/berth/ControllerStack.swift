@@ -45,6 +45,7 @@ final class ControllerStack: @unchecked Sendable {
             }
             writeStdout(line + "\n")
         }
+        controller.onLog = { line in writeStdout("\(Timestamps.string(Date()))   \(line)\n") }
     }
 
     /// Starts the listener, the sync subscription and the pass loop.

@@ -59,6 +59,60 @@ struct StateOptions: ParsableArguments {
     func describe(_ store: RedisStateStore) -> String { "\(store.connection.url) (prefix \(prefix))" }
 }
 
+/// Which runtimes run instances, and how rollouts wait.
+struct RuntimeOptions: ParsableArguments {
+    @Option(name: .customLong("docker-host"), help: ArgumentHelp(
+        "The Docker daemon that runs `runtime: docker` instances.",
+        discussion: "unix:///path/docker.sock or tcp://host:port. Defaults to $DOCKER_HOST, else unix:///var/run/docker.sock when that socket exists; without one, docker instances stay pending (ports leased and routed, nothing started).",
+        valueName: "addr"))
+    var dockerHost: String?
+
+    @Flag(name: .customLong("no-docker"), help: "Do not run docker instances here (they stay pending).")
+    var noDocker = false
+
+    @Flag(name: .customLong("no-processes"), help: "Do not run `runtime: process` instances here (they stay pending).")
+    var noProcesses = false
+
+    @Option(name: .customLong("process-logs"), help: ArgumentHelp(
+        "Directory for the output of process replicas (<replica>.log).", discussion: "Default: $TMPDIR/berth-<namespace>/logs.", valueName: "dir"))
+    var processLogs: String?
+
+    @Option(help: ArgumentHelp("After a rollout's new route table is live, how long old replicas keep serving in-flight requests before they are stopped.", valueName: "duration"))
+    var drain: String = "2s"
+
+    @Option(name: .customLong("proxy-wait"), help: ArgumentHelp("Longest wait for every live berth-proxy to take a new route table before old replicas are stopped anyway.", valueName: "duration"))
+    var proxyWait: String = "15s"
+
+    @Option(name: .customLong("stop-grace"), help: ArgumentHelp("Time between SIGTERM and SIGKILL when a replica is stopped.", valueName: "duration"))
+    var stopGrace: String = "10s"
+
+    func validate() throws {
+        _ = try parseInterval(drain, option: "--drain")
+        _ = try parseInterval(proxyWait, option: "--proxy-wait")
+        _ = try parseInterval(stopGrace, option: "--stop-grace")
+        if noDocker && dockerHost != nil { throw ValidationError("--docker-host and --no-docker contradict each other") }
+    }
+
+    func apply(to configuration: inout ControllerConfiguration) throws {
+        if !noDocker {
+            if let dockerHost {
+                configuration.dockerHost = dockerHost
+            } else if let fromEnvironment = ProcessInfo.processInfo.environment["DOCKER_HOST"], !fromEnvironment.isEmpty {
+                configuration.dockerHost = fromEnvironment
+            } else if FileManager.default.fileExists(atPath: "/var/run/docker.sock") {
+                configuration.dockerHost = "unix:///var/run/docker.sock"
+            }
+        }
+        if !noProcesses {
+            let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            configuration.processLogDirectory = processLogs ?? "\(temporary)/berth-\(configuration.namespace)/logs"
+        }
+        configuration.rollout.drainSeconds = try parseInterval(drain, option: "--drain")
+        configuration.rollout.proxyWaitSeconds = try parseInterval(proxyWait, option: "--proxy-wait")
+        configuration.rollout.stopGraceSeconds = Int(try parseInterval(stopGrace, option: "--stop-grace").rounded(.up))
+    }
+}
+
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }

@@ -40,6 +40,7 @@ struct Up: AsyncParsableCommand {
     var interval: String = "2s"
 
     @OptionGroup var state: StateOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
         _ = try parseInterval(interval, option: "--interval")
@@ -62,6 +63,12 @@ struct Up: AsyncParsableCommand {
             configuration.prefix = state.prefix
             configuration.interval = try parseInterval(interval, option: "--interval")
             configuration.planner = try state.configuration()
+            if runtime.processLogs == nil {
+                configuration.processLogDirectory = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path + "/logs"
+            }
+            var runtimeOptions = runtime
+            if runtimeOptions.processLogs == nil { runtimeOptions.processLogs = configuration.processLogDirectory }
+            try runtimeOptions.apply(to: &configuration)
             stack = try ControllerStack(configuration: configuration, listen: try parseListen(listen, option: "--listen"), verifier: nil)
             var options = EmbeddedProxy.Options(redisURL: try RedisURL(parsing: redisURL), replicaID: "up-\(ProcessInfo.processInfo.hostName)-\(getpid())",
                                                 http: [try socketAddress(http, option: "--http")])

@@ -17,6 +17,7 @@ public struct ApplyReport: Sendable, Equatable {
     /// Certificates written by this apply (issued, renewed or re-issued), by name: metadata only.
     public var certificates: [String: CertificateMetadata] = [:]
     public var certificatesRemoved = 0
+    public var replicasStarted = 0, replicasStopped = 0
 }
 
 /// Why one resource could not be applied.
@@ -35,41 +36,53 @@ public struct ResourceFailure: Sendable, Equatable, CustomStringConvertible {
     public var description: String { message + (hint.map { " (\($0))" } ?? "") }
 }
 
-/// Carries out a plan through a `StateStore`. Each step is one atomic, lease-fenced write, ordered so
-/// that a crash between any two steps leaves a state from which the next apply converges with
-/// nothing duplicated or leaked:
+/// Carries out a plan through a `StateStore` (and, for instances, the container runtimes). Each
+/// step is one atomic, lease-fenced write or one runtime call, ordered so that a crash between any
+/// two steps leaves a state from which the next apply converges with nothing duplicated or leaked,
+/// and so that traffic never points at a replica that is not ready:
 ///
 /// 1. lease every desired port (owners already holding one keep it, so a re-run is idempotent);
-/// 2. record created/updated resources in the inventory, with their realized ports;
-/// 3. free leases no longer wanted (only while still held by the same owner);
+/// 2. start new replicas on their leases and wait until each passes its health check; an instance
+///    whose new replicas do not (or cannot start) is rolled back: they are removed, the leases taken
+///    for them freed, and the instance stays as it was;
+/// 3. record created/updated resources in the inventory, with their realized ports;
 /// 4. issue, renew or re-issue certificates (each under its per-Domain lock; one Domain failing —
 ///    an ACME problem, an unreachable challenge — is reported and leaves the others alone), and
 ///    delete those no longer wanted;
-/// 5. delete inventory rows of removed resources (after their ports, so nothing is orphaned);
-/// 6. publish the route table if its content changed (the generation moves only then; a new
+/// 5. publish the route table if its content changed (the generation moves only then; a new
 ///    certificate changes the content through its fingerprint);
-/// 7. record status.
+/// 6. wait until the proxies' heartbeats show that generation, let the old replicas drain, then
+///    stop replicas that were replaced, scaled down, deleted or left over;
+/// 7. free leases nobody declared any more (only while still held by the same owner);
+/// 8. delete inventory rows of removed resources (after their ports, so nothing is orphaned);
+/// 9. record status.
 public struct Applier {
     public var store: StateStore
     public var configuration: PlannerConfiguration
     public var now: () -> Date
     /// Issues certificates; nil leaves every certificate change undone (the plan shows them pending).
     public var issuer: CertificateIssuer?
+    /// Runs replicas; nil (or a runtime missing for a kind) leaves instances pending.
+    public var runtimes: RuntimeSet?
+    public var rollout = RolloutSettings()
+    /// Progress lines (`started berth-web-…-0`, `waiting for 2 proxies…`), for the controller's log.
+    public var log: (String) -> Void = { _ in }
     /// How long a per-Domain certificate lock lives if its holder dies mid-order.
     public var certificateLockMilliseconds = 600_000
 
     public init(store: StateStore, configuration: PlannerConfiguration = .init(), issuer: CertificateIssuer? = nil,
-                now: @escaping () -> Date = Date.init) {
+                runtimes: RuntimeSet? = nil, now: @escaping () -> Date = Date.init) {
         self.store = store
         self.configuration = configuration
         self.issuer = issuer
+        self.runtimes = runtimes
         self.now = now
     }
 
     /// Applies `plan`. Resources in `holdBack` are left exactly as they are (their current leases
-    /// keep serving). A resource that fails on its own (no free port for it) is reported in
-    /// `failures` and likewise left as it was; the rest of the plan still converges. Errors that
-    /// concern the whole apply (lease lost, Redis gone) are thrown.
+    /// keep serving). A resource that fails on its own (no free port for it, a replica that never
+    /// gets healthy) is reported in `failures` and likewise left as it was; the rest of the plan
+    /// still converges. Errors that concern the whole apply (lease lost, Redis gone) are thrown.
     public func apply(_ plan: Plan, lease: Lease, holdBack: Set<ResourceID> = []) throws -> ApplyReport {
         var report = ApplyReport(revision: plan.revision)
         let appliedAt = ISO8601DateFormatter().string(from: now())
@@ -84,6 +97,9 @@ public struct Applier {
         for owner in plan.desired.instances.flatMap(PortOwner.owners(of:)).sorted() {
             if batches.last?.instance == owner.instance { batches[batches.count - 1].owners.append(owner) } else { batches.append((owner.instance, [owner])) }
         }
+        for name in Set(plan.replicas.filter { $0.kind == .start }.map(\.instance)) where !batches.contains(where: { $0.instance == name }) {
+            batches.append((name, []))  // no ports, but replicas to start: held back the same way
+        }
         for batch in batches {
             let id = ResourceID(.instance, batch.instance)
             if holdBack.contains(id) {
@@ -91,6 +107,7 @@ public struct Applier {
                 skipped.insert(batch.instance)
                 continue
             }
+            guard !batch.owners.isEmpty else { continue }
             do {
                 let requests = batch.owners.map { (owner: $0.description, preferred: predicted[$0.description]) }
                 assigned.merge(try store.allocatePorts(requests, range: configuration.portRange, lease: lease)) { a, _ in a }
@@ -100,14 +117,32 @@ public struct Applier {
             }
         }
         report.portsAllocated = plan.ports.filter { $0.kind == .allocate && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }.count
-        // Leases a skipped instance holds now keep serving it.
-        let kept = Dictionary(plan.ports.filter { $0.kind == .keep }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
-        for batch in batches where skipped.contains(batch.instance) {
-            for owner in batch.owners { if let port = kept[owner.description] { assigned[owner.description] = port } }
-        }
         Failpoint.hit("apply.after-ports")
 
-        // 2. Inventory for everything created or changed.
+        // 2. Replicas: start, gate on health, roll back an instance whose new replicas fail.
+        if let runtimes {
+            for instance in plan.desired.instances where !skipped.contains(instance.name) {
+                guard let runtime = runtimes.runtime(instance.runtime) else { continue }
+                let starts = plan.replicas.filter { $0.kind == .start && $0.instance == instance.name }
+                let action = plan.changes.first { $0.id == instance.id }?.action ?? .noop
+                guard !starts.isEmpty || action == .create || action == .replace else { continue }
+                if let failure = startAndGate(instance, starts: starts, gateAll: action == .create || action == .replace,
+                                              runtime: runtime, assigned: assigned, revision: plan.revision) {
+                    report.failures[instance.id] = failure
+                    skipped.insert(instance.name)
+                    // The leases taken for the replicas that were rolled back go back to the pool.
+                    let taken = plan.ports.filter { $0.kind == .allocate && PortOwner($0.owner)?.instance == instance.name }
+                    try store.freePorts(taken.compactMap { change in assigned[change.owner].map { (port: $0, owner: change.owner) } }, lease: lease)
+                    report.portsAllocated -= taken.count
+                    for owner in PortOwner.owners(of: instance) { assigned[owner.description] = nil }
+                }
+            }
+        }
+        // Leases a skipped instance held before this apply keep serving it (its live generation's).
+        let heldBefore = Dictionary(plan.ports.filter { $0.kind != .allocate }.map { ($0.owner, $0.port) }, uniquingKeysWith: { a, _ in a })
+        Failpoint.hit("apply.after-replicas")
+
+        // 3. Inventory for everything created or changed.
         var records: [InventoryRecord] = []
         let resources = Dictionary(uniqueKeysWithValues: plan.desired.resources.map { ($0.id, $0) })
         for change in plan.changes where [.create, .update, .replace].contains(change.action) {
@@ -130,14 +165,6 @@ public struct Applier {
         try store.putInventory(records, lease: lease)
         Failpoint.hit("apply.after-inventory")
 
-        // 3. Free leases nobody declared any more.
-        // A skipped instance keeps its old leases (a failed replace must not lose the replicas serving now).
-        let frees = plan.ports.filter { $0.kind == .free && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }
-            .map { (port: $0.port, owner: $0.owner) }
-        try store.freePorts(frees, lease: lease)
-        report.portsFreed = frees.count
-        Failpoint.hit("apply.after-free")
-
         // 4. Certificates.
         var fingerprints = Dictionary(plan.certificates.compactMap { change in change.current.map { (change.name, $0.fingerprint) } },
                                       uniquingKeysWith: { a, _ in a })
@@ -159,20 +186,21 @@ public struct Applier {
         }
         Failpoint.hit("apply.after-certificates")
 
-        // 5. Prune deleted resources.
-        let deletes = plan.changes.filter { $0.action == .delete }.map(\.id)
-        try store.deleteInventory(deletes, lease: lease)
-        report.deleted = deletes.count
-        Failpoint.hit("apply.after-prune")
-
-        // 6. Publish the route table compiled with the ports actually leased and the certificates now present.
+        // 5. Publish the route table compiled with the ports actually leased and the certificates
+        //    now present; an instance left as it was keeps its live generation's endpoints.
+        let previous = Dictionary(plan.changes.compactMap { change -> (String, Instance)? in
+            guard change.id.kind == .instance, let before = change.before, let resource = try? Resource(id: change.id, canonicalSpec: before),
+                  case .instance(let instance) = resource else { return nil }
+            return (instance.name, instance)
+        }, uniquingKeysWith: { a, _ in a })
         let table = RouteTableCompiler.compile(plan.desired, revision: plan.revision, generation: plan.routeTable.observedGeneration + 1,
                                                certificates: fingerprints) { instance, portName in
-            PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
-                assigned[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
+            let (serving, ports) = skipped.contains(instance.name) ? (previous[instance.name] ?? instance, heldBefore) : (instance, assigned)
+            return PortOwner.owners(of: serving).filter { $0.port == portName }.compactMap { owner in
+                ports[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
             }
         }
-        if plan.routeTable.action != .noop || table.contentHash != plan.routeTable.after.contentHash {
+        if table.contentHash != plan.routeTable.observedHash {
             try store.publish(table, expectedGeneration: plan.routeTable.observedGeneration, lease: lease)
             report.generation = table.generation
             report.published = true
@@ -181,7 +209,42 @@ public struct Applier {
         }
         Failpoint.hit("apply.after-publish")
 
-        // 7. Status.
+        // 6. Old replicas: once no proxy routes to them any more.
+        if let runtimes {
+            let stops = plan.replicas.filter { $0.kind == .stop && !skipped.contains($0.instance) }
+            if report.published, stops.contains(where: { $0.phase == .afterPublish }) {
+                waitForProxies(generation: report.generation)
+                if rollout.drainSeconds > 0 { Thread.sleep(forTimeInterval: rollout.drainSeconds) }
+            }
+            for stop in stops {
+                guard let runtime = runtimes.runtime(stop.runtime) else { continue }
+                do {
+                    try runtime.remove(name: stop.name, graceSeconds: rollout.stopGraceSeconds)
+                    log("removed \(stop.name): \(stop.reason.code)")
+                    report.replicasStopped += 1
+                } catch {
+                    // Its lease stays (freed below only for owners it no longer needs); retried next pass.
+                    log("could not remove \(stop.name): \(error)")
+                }
+            }
+        }
+        Failpoint.hit("apply.after-replicas-stopped")
+
+        // 7. Free leases nobody declared any more.
+        // A skipped instance keeps its old leases (a failed replace must not lose the replicas serving now).
+        let frees = plan.ports.filter { $0.kind == .free && !skipped.contains(PortOwner($0.owner)?.instance ?? "") }
+            .map { (port: $0.port, owner: $0.owner) }
+        try store.freePorts(frees, lease: lease)
+        report.portsFreed = frees.count
+        Failpoint.hit("apply.after-free")
+
+        // 8. Prune deleted resources.
+        let deletes = plan.changes.filter { $0.action == .delete }.map(\.id)
+        try store.deleteInventory(deletes, lease: lease)
+        report.deleted = deletes.count
+        Failpoint.hit("apply.after-prune")
+
+        // 9. Status.
         try store.recordStatus([
             "revision": plan.revision, "origin": plan.origin, "outcome": report.failures.isEmpty ? "applied" : "degraded", "applied_at": appliedAt,
             "generation": String(report.generation), "lease_holder": lease.holder,

@@ -19,6 +19,15 @@ public struct ControllerConfiguration: Sendable {
     public var retry: RetryPolicy = .init()
     /// CA bundle trusted for the ACME directory's HTTPS (`--acme-ca-file`); nil uses the system's.
     public var acmeCAFile: String?
+    /// The Docker daemon (`unix:///var/run/docker.sock`, `tcp://…`); nil: no docker runtime.
+    public var dockerHost: String?
+    /// Where process replicas write their output; nil: no process runtime.
+    public var processLogDirectory: String?
+    public var rollout = RolloutSettings()
+
+    /// Tells this deployment's containers and processes from another's on the same host: the same
+    /// Redis and prefix is the same deployment.
+    public var namespace: String { String(SHA256.hex(Array((redisURL + "|" + prefix).utf8)).prefix(12)) }
 
     public init(repository: String, ref: String? = nil, subdirectory: String? = nil, redisURL: String, holder: String) {
         self.repository = repository
@@ -86,6 +95,8 @@ public final class Controller: @unchecked Sendable {
     private var lease: Lease?
     private var keeper: LeaseKeeper?
     private var issuer: RedisCertificateIssuer?
+    /// The container and process runtimes (made at init; they connect on first use).
+    public let runtimes: RuntimeSet
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
@@ -98,13 +109,22 @@ public final class Controller: @unchecked Sendable {
 
     /// Called after every pass (for logs).
     public var onPass: (@Sendable (PassRecord, ControllerSnapshot) -> Void)?
+    /// Progress inside a pass (replicas started and removed, proxies waited for).
+    public var onLog: (@Sendable (String) -> Void)?
 
     public init(configuration: ControllerConfiguration, now: @escaping () -> Date = Date.init) throws {
+        var configuration = configuration
+        let docker = try configuration.dockerHost.map { try DockerRuntime(host: $0, namespace: configuration.namespace) }
+        let process = try configuration.processLogDirectory.map { try ProcessRuntime(namespace: configuration.namespace, logDirectory: $0) }
+        runtimes = RuntimeSet(docker: docker, process: process)
+        configuration.planner.runtimes = runtimes.kinds
         self.configuration = configuration
         self.source = try SourceResolver.source(repository: configuration.repository, ref: configuration.ref,
                                                 subdirectory: configuration.subdirectory)
         self.now = now
         snapshotState.holder = configuration.holder
+        // A process that exits is restarted by the next pass: run it now rather than at the interval.
+        process?.onExit = { [weak self] name in self?.trigger("replica-exited \(name)") }
     }
 
     // MARK: Running
@@ -157,9 +177,12 @@ public final class Controller: @unchecked Sendable {
             let record = runPass(trigger: reason)
             onPass?(record, snapshot)
             // A standby retries the lease often so it takes over soon after the leader's lease expires.
-            let wait = record.outcome == .standby
+            var wait = record.outcome == .standby
                 ? min(configuration.interval, max(0.2, Double(configuration.leaseTTLMilliseconds) / 10_000))
                 : configuration.interval
+            // A resource waiting out its backoff is retried when it is due, not at the next interval.
+            let retries = lock.withLock { snapshotState.conditions.values.compactMap { $0.state == .failed ? $0.nextRetry : nil } }
+            if record.outcome != .standby, let due = retries.min() { wait = max(0.05, min(wait, due.timeIntervalSince(now()) + 0.01)) }
             guard let next = waitForTrigger(timeout: wait) else { break }
             reason = next
         }
@@ -170,6 +193,8 @@ public final class Controller: @unchecked Sendable {
         renewer?.connection.close()
         issuer?.shutdown()
         issuer = nil
+        // Processes are the controller's children and stop with it; containers keep running.
+        (runtimes.process as? ProcessRuntime)?.stopAll(graceSeconds: configuration.rollout.stopGraceSeconds)
         lock.withLock { snapshotState.leader = false }
     }
 
@@ -244,7 +269,8 @@ public final class Controller: @unchecked Sendable {
             // Reconcile what is good: the new revision, or the last good one (drift is still corrected).
             if let desired {
                 try checkLease()
-                let observed = try store.observe(fingerprint: false)
+                var observed = try store.observe(fingerprint: false)
+                if !runtimes.kinds.isEmpty { observed.runtime = runtimes.observe(portRange: configuration.planner.portRange) }
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
                                         observed: observed, configuration: configuration.planner, now: now())
                 record.changes = Self.describe(plan)
@@ -253,8 +279,12 @@ public final class Controller: @unchecked Sendable {
                 if plan.hasChanges {
                     try checkLease()
                     let waiting = ConditionTracker.waiting(previous, now: now())
-                    report = try Applier(store: store, configuration: configuration.planner, issuer: try certificateIssuer(), now: now)
-                        .apply(plan, lease: lease, holdBack: waiting)
+                    var applier = Applier(store: store, configuration: configuration.planner, issuer: try certificateIssuer(),
+                                          runtimes: runtimes.kinds.isEmpty ? nil : runtimes, now: now)
+                    applier.rollout = configuration.rollout
+                    let log = onLog
+                    applier.log = { line in log?(line) }
+                    report = try applier.apply(plan, lease: lease, holdBack: waiting)
                     try checkLease()
                 }
                 let conditions = ConditionTracker.update(previous, plan: plan, report: report, retry: configuration.retry,

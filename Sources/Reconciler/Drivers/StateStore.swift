@@ -54,3 +54,9 @@ public protocol StateStore: AnyObject {
     /// Releases the lock only while it still holds `token`.
     func unlockCertificate(_ name: String, token: String) throws
 }
+
+extension StateStore {
+    /// The route-table generation each live data-plane replica reports in its heartbeat
+    /// (`proxy:<id>`), by replica id. Stores without data planes report none.
+    public func proxyGenerations() throws -> [String: Int] { [:] }
+}

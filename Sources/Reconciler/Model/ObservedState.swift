@@ -11,11 +11,16 @@ public struct ObservedState: Sendable {
     public var routeTableHash: String?
     /// Certificate name → what `cert:<name>` holds (metadata only, never the key).
     public var certificates: [String: CertificateMetadata]
-    /// Digest of everything above, as read. A saved plan is stale when this moved.
+    /// What the container and process runtimes report; nil when they were not looked at (a plan
+    /// made without access to Docker, or with no runtime configured).
+    public var runtime: RuntimeObservation?
+    /// Digest of everything above (but the runtime), as read. A saved plan is stale when this moved.
     public var fingerprint: String
 
     public init(inventory: [ResourceID: InventoryRecord] = [:], ports: [Int: String] = [:], generation: Int = 0,
-                routeTableHash: String? = nil, certificates: [String: CertificateMetadata] = [:], fingerprint: String? = nil) {
+                routeTableHash: String? = nil, certificates: [String: CertificateMetadata] = [:], fingerprint: String? = nil,
+                runtime: RuntimeObservation? = nil) {
+        self.runtime = runtime
         self.inventory = inventory
         self.ports = ports
         self.generation = generation

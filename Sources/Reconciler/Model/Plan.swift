@@ -31,6 +31,8 @@ public struct RouteTableChange: Sendable, Equatable {
     /// What will be published (generation filled in).
     public var after: RouteTableDocument
     public var observedGeneration: Int
+    /// Content hash of the table live when planned (nil: none).
+    public var observedHash: String? = nil
 }
 
 /// A plan: a pure function of the desired state, its revision and the observed state. Changes are
@@ -46,6 +48,10 @@ public struct Plan: Sendable {
     public var routeTable: RouteTableChange
     /// Per TLS Domain (and per certificate no longer wanted): issue, renew, reissue, remove or keep.
     public var certificates: [CertificateChange] = []
+    /// Replicas to start and stop (empty when the runtimes were not observed).
+    public var replicas: [ReplicaChange] = []
+    /// Ports Berth leases that something it does not own publishes.
+    public var conflicts: [ChangeReason] = []
     /// The state planned for (not serialized; the applier needs it).
     public var desired: DesiredState
 
@@ -71,6 +77,6 @@ public struct Plan: Sendable {
 
     public var hasChanges: Bool {
         changes.contains { $0.action != .noop } || routeTable.action != .noop
-            || ports.contains { $0.kind != .keep } || certificates.contains(where: \.isActionable)
+            || ports.contains { $0.kind != .keep } || certificates.contains(where: \.isActionable) || !replicas.isEmpty
     }
 }

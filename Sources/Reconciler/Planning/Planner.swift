@@ -22,7 +22,10 @@ public enum Planner {
                 for owner in owners { if let port = record.ports[owner.description] { preferred[owner] = port } }
             }
         }
-        var ports = PortPlanner.plan(desired: desiredOwners, preferred: preferred, leases: observed.ports, range: configuration.portRange)
+        // Ports an unlabelled container publishes are never leased (nor freed: the owner is not Berth's format).
+        var leases = observed.ports
+        for holder in observed.runtime?.foreign ?? [] where leases[holder.port] == nil { leases[holder.port] = "foreign:\(holder.holder)" }
+        var ports = PortPlanner.plan(desired: desiredOwners, preferred: preferred, leases: leases, range: configuration.portRange)
         ports.changes = ports.changes.map { change in
             guard change.kind == .free, change.reason == nil, let owner = PortOwner(change.owner) else { return change }
             var change = change
@@ -70,6 +73,22 @@ public enum Planner {
             }
             changes.append(change)
         }
+        // Replicas: what to start and stop; drift (a replica exited or gone) makes an unchanged instance an update.
+        let replicas = WorkloadPlanner.plan(desired: desired, observed: observed, assigned: ports.assigned, configuration: configuration)
+        let conflicts = WorkloadPlanner.conflicts(observed: observed, assigned: ports.assigned)
+        for index in changes.indices where changes[index].id.kind == .instance {
+            let name = changes[index].id.name
+            if changes[index].action == .noop || changes[index].action == .update {
+                let drift = replicas.filter { $0.instance == name && $0.kind == .start && ["exited", "missing", "not-running"].contains($0.reason.code) }
+                changes[index].reasons += drift.map(\.reason)
+                if changes[index].action == .noop, !drift.isEmpty { changes[index].action = .update }
+            }
+            changes[index].reasons += conflicts.filter { $0.message.contains("leased to \(name) replica") }
+            if let instance = desired.instance(named: name), let problem = observed.runtime?.unavailable[instance.runtime] {
+                changes[index].pending.append("the \(instance.runtime.rawValue) runtime cannot be reached, nothing is started or stopped: \(problem)")
+            }
+        }
+
         for id in observed.inventory.keys.sorted(by: >) where !desiredIDs.contains(id) {
             changes.append(Change(id: id, action: .delete, reasons: [ChangeReason("removed", "no longer declared in the repository")],
                                   before: observed.inventory[id]!.spec, after: nil, pending: []))
@@ -77,14 +96,15 @@ public enum Planner {
 
         let routeTable = planRouteTable(desired: desired, revision: revision, observed: observed, ports: ports, configuration: configuration)
         return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
-                    ports: ports.changes, routeTable: routeTable, certificates: certificates, desired: desired)
+                    ports: ports.changes, routeTable: routeTable, certificates: certificates, replicas: replicas, conflicts: conflicts,
+                    desired: desired)
     }
 
     static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {
         switch resource {
         case .domain(let domain) where domain.tls != .none && !configuration.hasCertificateIssuer:
             return ["no certificate issuer configured: no \(domain.tls.rawValue) certificate is issued for \(domain.hosts.joined(separator: ", ")) yet"]
-        case .instance(let instance) where !configuration.hasContainerRuntime:
+        case .instance(let instance) where !configuration.runtimes.contains(instance.runtime):
             let what = instance.runtime == .docker ? "container(s) of \(instance.image ?? "?")" : "process(es) `\(instance.command.joined(separator: " "))`"
             return ["no container runtime configured: \(instance.replicas) \(what) not started; ports are leased and routed"]
         default:
@@ -152,7 +172,8 @@ public enum Planner {
         }
         var published = after
         if action == .noop { published.generation = observed.generation }
-        return RouteTableChange(action: action, reasons: reasons, before: before, after: published, observedGeneration: observed.generation)
+        return RouteTableChange(action: action, reasons: reasons, before: before, after: published, observedGeneration: observed.generation,
+                                observedHash: observed.routeTableHash)
     }
 
     /// The table Berth last meant to publish, rebuilt from the inventory; nil when it holds nothing.

@@ -1,8 +1,12 @@
+import Spec
+
 /// What the planner knows about the world beyond state: the port range and which drivers exist.
 public struct PlannerConfiguration: Sendable, Equatable {
     public var portRange: ClosedRange<Int>
-    /// False until a container runtime driver exists (instances are then pending work).
-    public var hasContainerRuntime: Bool
+    /// The runtimes the apply can drive; instances of any other runtime are pending work (their
+    /// ports are leased and routed, nothing is started).
+    public var runtimes: Set<Instance.Runtime>
+    public var hasContainerRuntime: Bool { !runtimes.isEmpty }
     /// False until a certificate issuer exists (TLS certificates are then pending work).
     public var hasCertificateIssuer: Bool
     /// Address instance endpoints are published on.
@@ -16,7 +20,7 @@ public struct PlannerConfiguration: Sendable, Equatable {
                 hasCertificateIssuer: Bool = false, endpointAddress: String = "127.0.0.1",
                 acmeDirectory: String? = nil, acmeEmail: String? = nil) {
         self.portRange = portRange
-        self.hasContainerRuntime = hasContainerRuntime
+        self.runtimes = hasContainerRuntime ? Set(Instance.Runtime.allCases) : []
         self.hasCertificateIssuer = hasCertificateIssuer
         self.endpointAddress = endpointAddress
         self.acmeDirectory = acmeDirectory

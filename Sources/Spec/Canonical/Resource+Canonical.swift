@@ -143,10 +143,20 @@ extension Instance {
         ]
         if let image { object["image"] = .string(image) }
         if let health {
-            object["health"] = .object(["path": .string(health.path),
-                                        "interval": .string(Duration.format(milliseconds: health.intervalMilliseconds)),
-                                        "timeout": .string(Duration.format(milliseconds: health.timeoutMilliseconds))])
+            var value: [String: JSONValue] = ["path": .string(health.path),
+                                              "interval": .string(Duration.format(milliseconds: health.intervalMilliseconds)),
+                                              "timeout": .string(Duration.format(milliseconds: health.timeoutMilliseconds))]
+            // Fields added later appear only when set, so templates written before keep their hash.
+            if health.successes != Health.defaultSuccesses { value["successes"] = .int(health.successes) }
+            if health.startTimeoutMilliseconds != Health.defaultStartTimeoutMilliseconds {
+                value["startTimeout"] = .string(Duration.format(milliseconds: health.startTimeoutMilliseconds))
+            }
+            object["health"] = .object(value)
         }
+        if bindAddress != Instance.defaultBindAddress { object["bindAddress"] = .string(bindAddress) }
+        if restart != .unlessStopped { object["restart"] = .string(restart.rawValue) }
+        if security.readOnlyRootFilesystem { object["readOnlyRootFilesystem"] = .bool(true) }
+        if !security.dropCapabilities.isEmpty { object["dropCapabilities"] = .array(security.dropCapabilities.map(JSONValue.string)) }
         if let resources {
             var value: [String: JSONValue] = [:]
             if let memory = resources.memoryBytes { value["memory"] = .int(memory) }
@@ -166,7 +176,9 @@ extension Instance {
         let health: Health? = try spec["health"].map { value in
             Health(path: try field(value["path"]?.stringValue, "health.path"),
                    intervalMilliseconds: try field(value["interval"]?.stringValue.flatMap(Duration.parseMilliseconds), "health.interval"),
-                   timeoutMilliseconds: try field(value["timeout"]?.stringValue.flatMap(Duration.parseMilliseconds), "health.timeout"))
+                   timeoutMilliseconds: try field(value["timeout"]?.stringValue.flatMap(Duration.parseMilliseconds), "health.timeout"),
+                   successes: value["successes"]?.intValue ?? Health.defaultSuccesses,
+                   startTimeoutMilliseconds: value["startTimeout"]?.stringValue.flatMap(Duration.parseMilliseconds) ?? Health.defaultStartTimeoutMilliseconds)
         }
         let resources: Resources? = spec["resources"].map { value in
             Resources(memoryBytes: value["memory"]?.intValue,
@@ -179,6 +191,10 @@ extension Instance {
                   ports: spec["ports"]?.arrayValue?.compactMap { port in
                       port["name"]?.stringValue.map { Port(name: $0, containerPort: port["containerPort"]?.intValue) }
                   } ?? [],
-                  replicas: spec["replicas"]?.intValue ?? 1, health: health, resources: resources)
+                  replicas: spec["replicas"]?.intValue ?? 1, health: health, resources: resources,
+                  bindAddress: spec["bindAddress"]?.stringValue ?? Instance.defaultBindAddress,
+                  restart: spec["restart"]?.stringValue.flatMap(RestartPolicy.init(rawValue:)) ?? .unlessStopped,
+                  security: Security(readOnlyRootFilesystem: spec["readOnlyRootFilesystem"]?.boolValue ?? false,
+                                     dropCapabilities: strings(spec["dropCapabilities"])))
     }
 }

@@ -3,7 +3,8 @@ import Yams
 extension SpecLoader {
     static func decodeInstance(name: String, spec: Node, reader: NodeReader) -> Instance? {
         guard let fields = reader.mapping(spec, path: "spec",
-                                          allowed: ["runtime", "image", "command", "env", "ports", "replicas", "health", "resources"]) else { return nil }
+                                          allowed: ["runtime", "image", "command", "env", "ports", "replicas", "health", "resources",
+                                                    "bindAddress", "restart", "readOnlyRootFilesystem", "dropCapabilities"]) else { return nil }
         var failed = false
         let runtime = fields["runtime"].map { reader.enumeration($0, path: "spec.runtime", as: Instance.Runtime.self) } ?? .docker
         let image = reader.string(fields["image"], path: "spec.image")
@@ -79,13 +80,52 @@ extension SpecLoader {
         let health = fields["health"].flatMap { decodeHealth($0, reader: reader) }
         let resources = fields["resources"].flatMap { decodeResources($0, reader: reader) }
         if (fields["health"] != nil && health == nil) || (fields["resources"] != nil && resources == nil) { failed = true }
-        guard !failed, let runtime, let command, let replicas, fields["ports"] == nil || ports != nil else { return nil }
+
+        // Container settings: only the docker runtime has them.
+        if runtime == .process {
+            for key in ["bindAddress", "restart", "readOnlyRootFilesystem", "dropCapabilities"] where fields[key] != nil {
+                reader.error("conflict", fields[key], "spec.\(key) applies to the docker runtime, not process",
+                             hint: key == "bindAddress" ? "a process binds where its command says; pass \"$PORT_<NAME>\" with the address you want" : nil)
+                failed = true
+            }
+        }
+        var bindAddress = Instance.defaultBindAddress
+        if let node = fields["bindAddress"], let text = reader.string(node, path: "spec.bindAddress") {
+            if CIDR.parseAddress(text) != nil {
+                bindAddress = text
+            } else {
+                reader.error("invalid-value", node, "spec.bindAddress \"\(text)\" is not an IP address",
+                             hint: "127.0.0.1 (the default) keeps the ports reachable from this host only; 0.0.0.0 publishes them on every interface")
+                failed = true
+            }
+        } else if fields["bindAddress"] != nil { failed = true }
+        let restart = fields["restart"].map { reader.enumeration($0, path: "spec.restart", as: Instance.RestartPolicy.self) } ?? .unlessStopped
+        let readOnly = fields["readOnlyRootFilesystem"].map { reader.bool($0, path: "spec.readOnlyRootFilesystem") } ?? false
+        var drop: [String] = []
+        if let node = fields["dropCapabilities"] {
+            if let list = reader.stringList(node, path: "spec.dropCapabilities") {
+                for raw in list {
+                    let name = raw.uppercased().hasPrefix("CAP_") ? String(raw.uppercased().dropFirst(4)) : raw.uppercased()
+                    if name.isEmpty || !name.allSatisfy({ $0 == "_" || ("A"..."Z").contains($0) }) {
+                        reader.error("invalid-value", node, "spec.dropCapabilities: \"\(raw)\" is not a capability name",
+                                     hint: "write names such as ALL, NET_RAW, SYS_ADMIN")
+                        failed = true
+                    } else if !drop.contains(name) {
+                        drop.append(name)
+                    }
+                }
+            } else { failed = true }
+        }
+        guard !failed, let runtime, let command, let replicas, let restart, let readOnly,
+              fields["ports"] == nil || ports != nil else { return nil }
         return Instance(name: name, runtime: runtime, image: image, command: command, env: env, ports: ports ?? [],
-                        replicas: replicas, health: health, resources: resources)
+                        replicas: replicas, health: health, resources: resources, bindAddress: bindAddress, restart: restart,
+                        security: Instance.Security(readOnlyRootFilesystem: readOnly, dropCapabilities: drop))
     }
 
     static func decodeHealth(_ node: Node, reader: NodeReader) -> Instance.Health? {
-        guard let fields = reader.mapping(node, path: "spec.health", allowed: ["path", "interval", "timeout"], required: ["path"]) else { return nil }
+        guard let fields = reader.mapping(node, path: "spec.health", allowed: ["path", "interval", "timeout", "successes", "startTimeout"],
+                                          required: ["path"]) else { return nil }
         let path = reader.string(fields["path"], path: "spec.health.path")
         if let path, let problem = Formats.checkPath(path) {
             reader.error("invalid-path", fields["path"], "spec.health.path \"\(path)\" \(problem)"); return nil
@@ -108,8 +148,16 @@ extension SpecLoader {
                          hint: "a check must end before the next one starts")
             return nil
         }
-        guard let path, let interval, let timeout else { return nil }
-        return Instance.Health(path: path, intervalMilliseconds: interval, timeoutMilliseconds: timeout)
+        let successes = fields["successes"].map { reader.int($0, path: "spec.health.successes", range: 1...10) } ?? Instance.Health.defaultSuccesses
+        let startTimeout = duration("startTimeout", default: Instance.Health.defaultStartTimeoutMilliseconds)
+        if let startTimeout, startTimeout > 3_600_000 {
+            reader.error("out-of-range", fields["startTimeout"], "spec.health.startTimeout (\(Duration.format(milliseconds: startTimeout))) is longer than 1h",
+                         hint: "a rollout waits this long for a new replica before rolling back; a few minutes is plenty for most programs")
+            return nil
+        }
+        guard let path, let interval, let timeout, let successes, let startTimeout else { return nil }
+        return Instance.Health(path: path, intervalMilliseconds: interval, timeoutMilliseconds: timeout,
+                               successes: successes, startTimeoutMilliseconds: startTimeout)
     }
 
     static func decodeResources(_ node: Node, reader: NodeReader) -> Instance.Resources? {

@@ -15,16 +15,48 @@ public struct Instance: Sendable, Hashable {
     }
 
     public struct Health: Sendable, Hashable {
+        public static let defaultSuccesses = 1
+        public static let defaultStartTimeoutMilliseconds = 60_000
+
         public var path: String
         /// Milliseconds.
         public var intervalMilliseconds: Int
         public var timeoutMilliseconds: Int
-        public init(path: String, intervalMilliseconds: Int = 10_000, timeoutMilliseconds: Int = 2_000) {
+        /// Consecutive passing checks before a new replica takes traffic.
+        public var successes: Int
+        /// How long a new replica has to pass them; past that the rollout is rolled back.
+        public var startTimeoutMilliseconds: Int
+        public init(path: String, intervalMilliseconds: Int = 10_000, timeoutMilliseconds: Int = 2_000,
+                    successes: Int = Health.defaultSuccesses, startTimeoutMilliseconds: Int = Health.defaultStartTimeoutMilliseconds) {
             self.path = path
             self.intervalMilliseconds = intervalMilliseconds
             self.timeoutMilliseconds = timeoutMilliseconds
+            self.successes = successes
+            self.startTimeoutMilliseconds = startTimeoutMilliseconds
         }
     }
+
+    /// Docker's restart policy for the containers (the process runtime restarts through the controller).
+    public enum RestartPolicy: String, Sendable, Hashable, CaseIterable {
+        case no
+        case onFailure = "on-failure"
+        case unlessStopped = "unless-stopped"
+        case always
+    }
+
+    /// How a container is confined (docker only). Defaults change nothing.
+    public struct Security: Sendable, Hashable {
+        public var readOnlyRootFilesystem: Bool
+        /// Capability names without `CAP_`, upper-case (`ALL`, `NET_RAW`).
+        public var dropCapabilities: [String]
+        public init(readOnlyRootFilesystem: Bool = false, dropCapabilities: [String] = []) {
+            self.readOnlyRootFilesystem = readOnlyRootFilesystem
+            self.dropCapabilities = dropCapabilities
+        }
+        public var isDefault: Bool { !readOnlyRootFilesystem && dropCapabilities.isEmpty }
+    }
+
+    public static let defaultBindAddress = "127.0.0.1"
 
     public struct Resources: Sendable, Hashable {
         /// Bytes.
@@ -46,10 +78,15 @@ public struct Instance: Sendable, Hashable {
     public var replicas: Int
     public var health: Health?
     public var resources: Resources?
+    /// Host address the allocated ports are published on (docker). Loopback unless the spec says otherwise.
+    public var bindAddress: String
+    public var restart: RestartPolicy
+    public var security: Security
 
     public init(name: String, runtime: Runtime = .docker, image: String? = nil, command: [String] = [],
                 env: [String: String] = [:], ports: [Port] = [], replicas: Int = 1, health: Health? = nil,
-                resources: Resources? = nil) {
+                resources: Resources? = nil, bindAddress: String = Instance.defaultBindAddress,
+                restart: RestartPolicy = .unlessStopped, security: Security = .init()) {
         self.name = name
         self.runtime = runtime
         self.image = image
@@ -59,7 +96,13 @@ public struct Instance: Sendable, Hashable {
         self.replicas = replicas
         self.health = health
         self.resources = resources
+        self.bindAddress = bindAddress
+        self.restart = restart
+        self.security = security
     }
+
+    /// `berth-<instance>-<template hash>-<replica>`: the container (or process) name of one replica.
+    public func replicaName(_ replica: Int) -> String { "berth-\(name)-\(templateHash)-\(replica)" }
 
     public var id: ResourceID { ResourceID(.instance, name) }
 }

@@ -65,6 +65,27 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
 
     // MARK: Observe
 
+    /// Reads every heartbeat (`proxy:*`, which expire when a replica dies) for its generation.
+    public func proxyGenerations() throws -> [String: Int] {
+        try run {
+            var keysFound: [String] = []
+            var cursor = "0"
+            repeat {
+                let reply = try connection.send(["SCAN", cursor, "MATCH", keys.prefix + "proxy:*", "COUNT", "500"])
+                let parts = reply.array ?? []
+                cursor = parts.first?.string ?? "0"
+                keysFound += (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
+            } while cursor != "0"
+            guard !keysFound.isEmpty else { return [:] }
+            let replies = try connection.pipeline(keysFound.map { ["HGET", $0, "generation"] })
+            var result: [String: Int] = [:]
+            for (key, reply) in zip(keysFound, replies) {
+                result[String(key.dropFirst(keys.prefix.count + "proxy:".count))] = reply.string.flatMap { Int($0) } ?? 0
+            }
+            return result
+        }
+    }
+
     /// Inventory records parsed by the last `observe`, by field, with the bytes they were parsed
     /// from: a controller observes the same 20,000 records pass after pass, and parsing them was
     /// a tenth of a pass. A record is reused only when its bytes are exactly the same.
