@@ -18,6 +18,8 @@ final class ControllerProcess {
                          "--listen", "127.0.0.1:\(port)", "--lease-ttl", leaseTTL, "--holder", holder]
         if let ref { arguments += ["--ref", ref] }
         if let secretFile { arguments += ["--webhook-secret-file", secretFile] }
+        // Containers only where a test asks for them (CI's daemon is shared by every suite).
+        if !extra.contains("--docker-host") && !extra.contains("--no-docker") { arguments.append("--no-docker") }
         var env = environment
         env["NO_COLOR"] = "1"
         env["BERTH_CACHE_DIR"] = NSTemporaryDirectory() + "berth-test-cache"

@@ -98,6 +98,10 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o640)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the controller's leaks into the child: sockets, Redis connections, and the
+        // pipes a parent may watch to learn that the controller exited (a child holding them would
+        // keep the controller "alive" to its own parent).
+        _ = spawnCloseFrom(&actions, 3)
 
         let argv = spec.command.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -211,3 +215,8 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
         }
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module does not
+/// export: the child closes every descriptor from `from` on before it runs the program.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func spawnCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32

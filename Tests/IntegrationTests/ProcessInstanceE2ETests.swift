@@ -1,0 +1,100 @@
+import Foundation
+import Spec
+import Testing
+import TestSupport
+
+/// `runtime: process` instances: python3 servers as children of a real `berth controller`.
+@Suite(.serialized) struct ProcessInstanceE2ETests {
+    /// Processes of this deployment (found by the marker Berth puts in their environment).
+    static func processes(namespace: String) -> [Int32: String] {
+        var found: [Int32: String] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            let variables = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard variables.contains("BERTH_NAMESPACE=\(namespace)"), getpgid(pid) == pid,
+                  let replica = variables.first(where: { $0.hasPrefix("BERTH_REPLICA=") }) else { continue }
+            found[pid] = String(replica.dropFirst("BERTH_REPLICA=".count))
+        }
+        return found
+    }
+
+    static func stack(version: String, replicas: Int, holder: String) throws -> (InstanceStack, String) {
+        // Outside the repository (the controller reads YAML only, but the script is not desired state).
+        let script = NSTemporaryDirectory() + "berth-pyserver-\(UUID().uuidString).py"
+        try InstanceRepos.pythonServer.write(toFile: script, atomically: true, encoding: .utf8)
+        let files = InstanceRepos.files(instance: InstanceRepos.processInstance("api", script: script, version: version, replicas: replicas), instanceName: "api")
+        return (try InstanceStack(files: files, docker: false, holder: holder), script)
+    }
+
+    @Test("processes start on leased ports, replace under load with no failed request, a killed one comes back, all stop with the controller")
+    func lifecycle() throws {
+        let (stack, script) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-life")
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
+        #expect(try stack.proxy.get("/version", host: host).body == "v1\n")
+        var running = Self.processes(namespace: stack.namespace)
+        #expect(running.count == 2, "\(running)")
+        let ports = try stack.endpoints(host: host, route: "web")
+        #expect(ports.count == 2 && ports.allSatisfy(stack.portRange.contains), "\(ports)")
+
+        // Replace under load.
+        let load = LoadLoop(port: stack.proxy.port, host: host, path: "/version")
+        Thread.sleep(forTimeInterval: 0.5)
+        try stack.write("instances.yaml", InstanceRepos.processInstance("api", script: script, version: "v2", replicas: 2))
+        let replaced = eventually(timeout: 60) {
+            let now = Self.processes(namespace: stack.namespace)
+            return now.count == 2 && Set(now.keys).isDisjoint(with: running.keys) && (load.snapshot["v2\n"] ?? 0) > 20
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let result = load.stop()
+        #expect(replaced, "\(stack.log)")
+        #expect(result.bad == 0, "\(result.bad) of \(result.total) failed during the replace: \(result.failures)")
+        #expect(result.bodies["v1\n", default: 0] > 0 && result.bodies["v2\n", default: 0] > 0, "\(result.bodies)")
+
+        // A replica killed from outside is started again at once (its exit triggers a pass).
+        running = Self.processes(namespace: stack.namespace)
+        let (victim, replica) = try #require(running.first)
+        kill(victim, SIGKILL)
+        let back = eventually(timeout: 30) { Self.processes(namespace: stack.namespace).contains { $0.value == replica && $0.key != victim } }
+        #expect(back, "\(stack.log)")
+        #expect(stack.log.contains("exited"), "\(stack.log)")
+        #expect(eventually(timeout: 10) { (try? stack.proxy.get("/version", host: host).body) == "v2\n" })
+
+        // SIGTERM to the controller stops its processes too.
+        #expect(stack.controller.process.signal(SIGTERM, waitingUpTo: 30) == 0)
+        #expect(eventually(timeout: 10) { Self.processes(namespace: stack.namespace).isEmpty }, "\(Self.processes(namespace: stack.namespace))")
+    }
+
+    @Test("a process that never gets healthy is rolled back; one the controller did not start (left by a killed controller) is taken over")
+    func healthAndTakeOver() throws {
+        let (stack, script) = try Self.stack(version: "v1", replicas: 1, holder: "ctl-process-sick")
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
+        let first = Self.processes(namespace: stack.namespace)
+
+        try stack.write("instances.yaml", InstanceRepos.processInstance("api", script: script, version: "v2", replicas: 1, healthy: false))
+        let failed = eventually(timeout: 60) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Failed" }
+        #expect(failed, "\(stack.log)")
+        let message = try stack.condition("Instance/api")?["message"]?.stringValue ?? ""
+        #expect(message.contains("HTTP 500") && message.contains("sick"), "\(message)")
+        #expect(Self.processes(namespace: stack.namespace) == first, "only the old process runs")
+        #expect(try stack.proxy.get("/version", host: host).body == "v1\n")
+
+        // Back to the healthy spec, then kill -9 the controller: its process keeps running, and a new
+        // controller takes it over instead of starting a second one on the same port.
+        try stack.write("instances.yaml", InstanceRepos.processInstance("api", script: script, version: "v1", replicas: 1))
+        #expect(eventually(timeout: 30) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" }, "\(stack.log)")
+        stack.controller.process.kill()
+        #expect(Self.processes(namespace: stack.namespace) == first)
+        let second = try ControllerProcess(repo: stack.workspace.path, redis: stack.redis, holder: "ctl-process-second", interval: "1s",
+                                           extra: ["--port-range", "\(stack.portRange.lowerBound)-\(stack.portRange.upperBound)", "--no-docker"])
+        defer { _ = second.process.signal(SIGTERM) }
+        Thread.sleep(forTimeInterval: 4)
+        #expect(Self.processes(namespace: stack.namespace) == first, "taken over, not restarted: \(second.process.output)")
+        #expect(try stack.proxy.get("/version", host: host).body == "v1\n")
+        #expect(second.process.signal(SIGTERM, waitingUpTo: 30) == 0)
+        #expect(eventually(timeout: 10) { Self.processes(namespace: stack.namespace).isEmpty })
+    }
+}
