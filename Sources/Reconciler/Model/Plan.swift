@@ -46,6 +46,8 @@ public struct Plan: Sendable {
     public var routeTable: RouteTableChange
     /// Per TLS Domain (and per certificate no longer wanted): issue, renew, reissue, remove or keep.
     public var certificates: [CertificateChange] = []
+    /// Who may reach each path before and after the route-table change, and what that exposes.
+    public var authImpact: AuthImpact = .none
     /// The state planned for (not serialized; the applier needs it).
     public var desired: DesiredState
 
