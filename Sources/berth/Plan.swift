@@ -11,13 +11,23 @@ struct Plan: ParsableCommand {
             update, replace or delete (with the fields that changed), host ports to lease or free, and
             each affected host's route table after the change.
 
+            The auth impact lists, per host, each path whose guard changes: which policy guarded it
+            before (the table Berth last applied) and which will after. A path that becomes public,
+            or whose policy lets more requests through (ipAllow widened or removed, a mechanism
+            removed or changed, tokens or users added, JWT scopes dropped, audiences added, issuer,
+            key set or forward URL changed), is flagged "⚠ exposure".
+
             Exit status (as Terraform's): 0 on success, 1 on error; with --detailed-exitcode, 2 when
-            there are changes. --out saves the plan as JSON for `berth apply PLANFILE`, which applies
-            exactly it and refuses if the repository or Redis moved in the meantime.
+            there are changes. With --fail-on-exposure, 1 when the plan flags an exposure (a line on
+            standard error says which paths and that the flag failed it); this wins over 2. The plan
+            is printed, and written with --out, either way. --out saves the plan as JSON for
+            `berth apply PLANFILE`, which applies exactly it and refuses if the repository or Redis
+            moved in the meantime.
 
             Examples:
               berth plan --repo examples/quickstart
               berth plan --repo file:///srv/edge.git --ref main --format json --out plan.json --detailed-exitcode
+              berth plan --repo . --fail-on-exposure      # in CI: refuse changes that expose a path
             """)
 
     @OptionGroup var source: SourceOptions
@@ -30,6 +40,10 @@ struct Plan: ParsableCommand {
 
     @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when the plan has changes, 0 when it has none.")
     var detailedExitcode = false
+
+    @Flag(name: .customLong("fail-on-exposure"),
+          help: "Exit 1 when the plan makes a path public or weakens the policy guarding it (see the auth impact).")
+    var failOnExposure = false
 
     /// What apply would do with the same certificate options (self-signed certificates are always issued).
     func plannerConfiguration() throws -> PlannerConfiguration {
@@ -60,8 +74,20 @@ struct Plan: ParsableCommand {
             do { try file.write(to: out) } catch { throw fail("cannot write the plan to \(out): \(error.localizedDescription)") }
             if output.format == .text { writeStdout("Saved the plan to \(out). Apply exactly it with: berth apply \(out)\n") }
         }
+        if failOnExposure && plan.authImpact.hasExposure { throw exposureFailure(plan.authImpact) }
         if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
     }
+}
+
+/// The line that says what was exposed and that --fail-on-exposure turned it into a failure.
+func exposureFailure(_ impact: AuthImpact) -> ExitCode {
+    let exposures = impact.exposures
+    let shown = exposures.prefix(5).map { path in
+        "\(path.host) \(path.path) (" + (path.kind == .becamePublic ? "becomes public" : "weaker: \(path.reasons.joined(separator: "; "))") + ")"
+    }
+    let more = exposures.count > shown.count ? " and \(exposures.count - shown.count) more" : ""
+    return fail("--fail-on-exposure: this plan exposes \(exposures.count) path\(exposures.count == 1 ? "" : "s"): \(shown.joined(separator: ", "))\(more)",
+                hint: "review the auth impact in the plan; if the exposure is intended, plan without --fail-on-exposure")
 }
 
 /// A saved plan: the plan's JSON plus where it came from, so apply can re-read the same source and

@@ -82,6 +82,48 @@ struct AuthPolicySetTests {
         #expect(set["b"]?.headersToRemove == ["x-remote-user", "x-remote-scopes"])
     }
 
+    /// `identityHeaders` written in the repository reaches the proxy: the loader accepts it, the
+    /// compiler carries it in `auth_policies`, and a replica compiles the published table with it.
+    @Test("identityHeaders from YAML → route table → the names the grant uses")
+    func identityHeadersFromTheRepository() throws {
+        let yaml = """
+        apiVersion: berth/v1
+        kind: AuthPolicy
+        metadata: {name: ci}
+        spec:
+          bearer:
+            tokens:
+              - {name: demo, sha256: 7c43ef5ae21d43ce2743f770c68e24def1a43ee2f416d2438410c8af7af2ff2c}
+          identityHeaders: {user: X-Remote-User, scopes: X-Remote-Scopes}
+        ---
+        apiVersion: berth/v1
+        kind: AuthPolicy
+        metadata: {name: office}
+        spec:
+          ipAllow: [10.0.0.0/8]
+          identityHeaders: {user: Remote-User}
+        ---
+        apiVersion: berth/v1
+        kind: Route
+        metadata: {name: deploy}
+        spec: {hosts: [www.example], path: /deploy, to: {url: "http://127.0.0.1:9001"}, auth: ci}
+        """
+        let loaded = SpecLoader.load(files: [(path: "spec.yaml", contents: Array(yaml.utf8))])
+        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics.map(\.rendered))")
+        let compiled = RouteTableCompiler.compile(loaded.state, revision: "r1") { _, _ in [] }
+        #expect(compiled.authPolicies["ci"]?["identityHeaders"] == .object(["user": .string("X-Remote-User"), "scopes": .string("X-Remote-Scopes")]))
+        let published = try RouteTableDocument(json: JSONValue.parse(compiled.json.canonicalString))
+        let set = try AuthPolicySet(document: published)
+        #expect(set.alwaysRemoveHeaders == ["remote-user", "x-auth-scopes", "x-auth-user", "x-remote-scopes", "x-remote-user"])
+        let ci = try #require(set["ci"])
+        #expect(ci.headersToRemove == ["x-remote-user", "x-remote-scopes"])
+        let grant = ci.evaluate(.make(host: "www.example", authorization: ["Bearer demo-token"], client: "10.9.8.7"), now: 0).grant
+        #expect(grant?.upstreamHeaders == [HeaderField("x-remote-user", "demo")])
+        // Only the user header renamed: the scopes header keeps its default.
+        #expect(set["office"]?.userHeader == "remote-user")
+        #expect(set["office"]?.scopesHeader == "x-auth-scopes")
+    }
+
     /// Each row is a valid bearer policy with one defect; compiling must throw, so the proxy keeps
     /// its last good table instead of enforcing something weaker than the repository says.
     @Test("malformed compiled policies are refused", arguments: [
@@ -101,6 +143,9 @@ struct AuthPolicySetTests {
         (#"{"ipAllow":[],"bearer":{"tokens":[{"name":"a","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}]},"jwt":{}}"#, "several"),
         (#"{"ipAllow":["10.0.0.0/8"],"identityHeaders":{"user":"X User"}}"#, "header name"),
         (#"{"ipAllow":["10.0.0.0/8"],"identityHeaders":{"user":"X-A","scopes":"x-a"}}"#, "same header"),
+        (#"{"ipAllow":["10.0.0.0/8"],"identityHeaders":{"user":"Host"}}"#, "reserved"),
+        (#"{"ipAllow":["10.0.0.0/8"],"identityHeaders":{"scopes":"X-Forwarded-For"}}"#, "reserved"),
+        (#"{"ipAllow":["10.0.0.0/8"],"identityHeaders":{"user":"content-length"}}"#, "reserved"),
     ])
     func strict(json: String, why: String) throws {
         do {

@@ -13,7 +13,7 @@ import Spec
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/plans")
 
-    static let cases = ["fresh", "unchanged", "changes", "removal"]
+    static let cases = ["fresh", "unchanged", "changes", "removal", "exposure"]
 
     static func load(_ directory: URL) throws -> DesiredState {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()

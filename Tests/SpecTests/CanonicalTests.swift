@@ -309,6 +309,25 @@ struct SplitMix64: RandomNumberGenerator {
         #expect(Resource.domain(Domain(name: "store", hosts: ["shop.example.com"])).specHash != domain.specHash)
     }
 
+    /// `identityHeaders` is left out of the canonical form when unset, so the hash of every policy
+    /// written before the field existed stays what the inventory recorded (no spurious update).
+    @Test func identityHeadersAppearOnlyWhenSet() throws {
+        let plain = AuthPolicy(name: "office", mechanism: nil, ipAllow: ["10.0.0.0/8"])
+        #expect(plain.canonicalSpec.canonicalString == #"{"ipAllow":["10.0.0.0/8"]}"#)
+        var renamed = plain
+        renamed.identityHeaders = .init(user: "X-Remote-User")
+        #expect(renamed.canonicalSpec.canonicalString == #"{"identityHeaders":{"user":"X-Remote-User"},"ipAllow":["10.0.0.0/8"]}"#)
+        #expect(Resource.authPolicy(renamed).specHash != Resource.authPolicy(plain).specHash)
+        let loaded = SpecLoader.load(files: [(path: "p.yaml", contents: Array("""
+            apiVersion: berth/v1
+            kind: AuthPolicy
+            metadata: {name: office}
+            spec: {ipAllow: [10.0.0.0/8], identityHeaders: {user: X-Remote-User}}
+            """.utf8))])
+        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics.map(\.rendered))")
+        #expect(loaded.state.authPolicies == [renamed])
+    }
+
     @Test func instanceTemplateHashIgnoresReplicas() {
         let one = Instance(name: "web", image: "nginx", replicas: 1)
         var three = one
@@ -330,6 +349,7 @@ struct SplitMix64: RandomNumberGenerator {
     static let edgeCases: [Resource] = [
         .authPolicy(AuthPolicy(name: "allow-list", mechanism: nil, ipAllow: ["10.0.0.0/8", "::1/128"])),
         .authPolicy(AuthPolicy(name: "fwd", mechanism: .forward(.init(url: "http://auth:4180/check")))),
+        .authPolicy(AuthPolicy(name: "scopes-only", mechanism: nil, ipAllow: ["10.0.0.0/8"], identityHeaders: .init(scopes: "X-Groups"))),
         .instance(Instance(name: "bare", image: "busybox")),
         .instance(Instance(name: "proc", runtime: .process, command: ["./run", "--flag"], env: ["A": "", "B": "x y"],
                            ports: [.init(name: "http", containerPort: nil)], replicas: 0,

@@ -120,8 +120,10 @@ public struct CompiledAuthPolicy: Sendable {
             }
             if let user = fields["user"] { userHeader = try string(user, "identityHeaders.user").lowercased() }
             if let scopes = fields["scopes"] { scopesHeader = try string(scopes, "identityHeaders.scopes").lowercased() }
-            for header in [userHeader, scopesHeader] where Formats.checkHeaderName(header) != nil {
-                throw fail("identityHeaders: \"\(header)\" is not a header name")
+            // Reserved names too: an identity in Host, Content-Length or X-Forwarded-For would let
+            // a table redirect or reframe what the upstream receives.
+            for header in [userHeader, scopesHeader] {
+                if let problem = Formats.checkIdentityHeaderName(header) { throw fail("identityHeaders: \"\(header)\" \(problem)") }
             }
             guard userHeader != scopesHeader else { throw fail("identityHeaders.user and .scopes are the same header") }
         }

@@ -52,6 +52,8 @@ public struct Plan: Sendable {
     public var replicas: [ReplicaChange] = []
     /// Ports Berth leases that something it does not own publishes.
     public var conflicts: [ChangeReason] = []
+    /// Who may reach each path before and after the route-table change, and what that exposes.
+    public var authImpact: AuthImpact = .none
     /// The state planned for (not serialized; the applier needs it).
     public var desired: DesiredState
 

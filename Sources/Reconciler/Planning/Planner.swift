@@ -95,9 +95,11 @@ public enum Planner {
         }
 
         let routeTable = planRouteTable(desired: desired, revision: revision, observed: observed, ports: ports, configuration: configuration)
+        // An unchanged table guards every path as before: nothing to compare.
+        let authImpact = routeTable.action == .noop ? AuthImpact.none : AuthImpact(before: routeTable.before, after: routeTable.after)
         return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
                     ports: ports.changes, routeTable: routeTable, certificates: certificates, replicas: replicas, conflicts: conflicts,
-                    desired: desired)
+                    authImpact: authImpact, desired: desired)
     }
 
     static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {

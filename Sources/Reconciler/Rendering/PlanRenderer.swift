@@ -12,7 +12,7 @@ public struct PlanRenderer: Sendable {
         self.stateDescription = stateDescription
     }
 
-    private func paint(_ text: String, _ action: Action) -> String {
+    func paint(_ text: String, _ action: Action) -> String {
         guard color else { return text }
         let code: String
         switch action {
@@ -25,7 +25,7 @@ public struct PlanRenderer: Sendable {
         return "\u{1B}[\(code)m\(text)\u{1B}[0m"
     }
 
-    private func bold(_ text: String) -> String { color ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
+    func bold(_ text: String) -> String { color ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
 
     public static func shortRevision(_ revision: String) -> String {
         revision.hasPrefix("dir:") ? "dir:" + revision.dropFirst(4).prefix(12) : String(revision.prefix(12))
@@ -115,6 +115,7 @@ public struct PlanRenderer: Sendable {
             if unchanged > 0 { out.append("  (\(unchanged) other host\(unchanged == 1 ? "" : "s") unchanged)") }
             out.append("")
         }
+        out += authImpactText(plan.authImpact)
         switch plan.routeTable.action {
         case .noop:
             out.append("Route table: unchanged at generation \(plan.routeTable.observedGeneration).")
@@ -135,6 +136,7 @@ public struct PlanRenderer: Sendable {
             if pendingInstances > 0 { parts.append("\(pendingInstances) instance\(pendingInstances == 1 ? "" : "s") not started (no container runtime configured)") }
             out.append("Pending: " + parts.joined(separator: "; ") + ".")
         }
+        if plan.authImpact.hasExposure { out.append(exposureSummary(plan.authImpact)) }
         out.append("")
         let summary = plan.summary
         out.append(bold("Plan: \(summary.add) to add, \(summary.change) to change, \(summary.destroy) to destroy."))
@@ -177,6 +179,10 @@ public struct PlanRenderer: Sendable {
             if let forward = spec["forward"] { parts.append("forward: \(forward["url"]?.stringValue ?? "?")") }
             let allow = list(spec["ipAllow"])
             if !allow.isEmpty { parts.append("ipAllow: \(allow)") }
+            if let headers = spec["identityHeaders"] {
+                let named = [("user", headers["user"]), ("scopes", headers["scopes"])].compactMap { key, value in value?.stringValue.map { "\(key) \($0)" } }
+                parts.append("identity headers: " + named.joined(separator: ", "))
+            }
             return parts.joined(separator: " · ")
         case .instance:
             let runtime = spec["runtime"]?.stringValue ?? "docker"
@@ -253,7 +259,12 @@ public struct PlanRenderer: Sendable {
                 if !change.pending.isEmpty { object["pending"] = .array(change.pending.map(JSONValue.string)) }
                 return .object(object)
             }),
-            "summary": .object(["add": .int(summary.add), "change": .int(summary.change), "destroy": .int(summary.destroy)]),
+            "auth_impact": .array(plan.authImpact.paths.map(authImpactJSON)),
+            "auth_policies_weakened": .array(plan.authImpact.weakenedPolicies.map { policy in
+                .object(["name": .string(policy.name), "reasons": .array(policy.reasons.map(JSONValue.string)), "paths": .int(policy.paths)])
+            }),
+            "summary": .object(["add": .int(summary.add), "change": .int(summary.change), "destroy": .int(summary.destroy),
+                                "exposures": .int(plan.authImpact.exposures.count)]),
             "has_changes": .bool(plan.hasChanges),
         ])
     }

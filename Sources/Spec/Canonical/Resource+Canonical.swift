@@ -73,6 +73,8 @@ extension Route {
 }
 
 extension AuthPolicy {
+    /// `identityHeaders` appears only when set (and then only the names given), so policies that
+    /// do not use it keep the hash they had before the field existed.
     public var canonicalSpec: JSONValue {
         var object: [String: JSONValue] = ["ipAllow": .array(ipAllow.map(JSONValue.string))]
         switch mechanism {
@@ -93,6 +95,12 @@ extension AuthPolicy {
             object["forward"] = .object(["url": .string(forward.url), "copyHeaders": .array(forward.copyHeaders.map(JSONValue.string))])
         case nil:
             break
+        }
+        if let identityHeaders {
+            var headers: [String: JSONValue] = [:]
+            if let user = identityHeaders.user { headers["user"] = .string(user) }
+            if let scopes = identityHeaders.scopes { headers["scopes"] = .string(scopes) }
+            object["identityHeaders"] = .object(headers)
         }
         return .object(object)
     }
@@ -117,7 +125,10 @@ extension AuthPolicy {
             mechanism = .forward(Forward(url: try field(forward["url"]?.stringValue, "forward.url"),
                                          copyHeaders: strings(forward["copyHeaders"])))
         }
-        self.init(name: name, mechanism: mechanism, ipAllow: strings(spec["ipAllow"]))
+        let identityHeaders = spec["identityHeaders"].map {
+            IdentityHeaders(user: $0["user"]?.stringValue, scopes: $0["scopes"]?.stringValue)
+        }
+        self.init(name: name, mechanism: mechanism, ipAllow: strings(spec["ipAllow"]), identityHeaders: identityHeaders)
     }
 }
 

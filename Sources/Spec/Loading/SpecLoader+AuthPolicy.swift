@@ -4,7 +4,7 @@ extension SpecLoader {
     static let mechanismNames = ["bearer", "basic", "jwt", "forward"]
 
     static func decodeAuthPolicy(name: String, spec: Node, reader: NodeReader) -> AuthPolicy? {
-        guard let fields = reader.mapping(spec, path: "spec", allowed: mechanismNames + ["ipAllow"]) else { return nil }
+        guard let fields = reader.mapping(spec, path: "spec", allowed: mechanismNames + ["ipAllow", "identityHeaders"]) else { return nil }
         let present = mechanismNames.filter { fields[$0] != nil }
         if present.count > 1 {
             reader.error("several-mechanisms", spec, "has several mechanisms (\(present.joined(separator: ", "))); a policy has exactly one",
@@ -43,7 +43,47 @@ extension SpecLoader {
         } else if let node = fields["forward"] {
             if let forward = decodeForward(node, reader: reader) { mechanism = .forward(forward) } else { failed = true }
         }
-        return failed ? nil : AuthPolicy(name: name, mechanism: mechanism, ipAllow: ipAllow ?? [])
+        var identityHeaders: AuthPolicy.IdentityHeaders?
+        if let node = fields["identityHeaders"] {
+            if let headers = decodeIdentityHeaders(node, reader: reader) { identityHeaders = headers } else { failed = true }
+        }
+        return failed ? nil : AuthPolicy(name: name, mechanism: mechanism, ipAllow: ipAllow ?? [], identityHeaders: identityHeaders)
+    }
+
+    /// `identityHeaders: {user, scopes}`. Each name must be one the proxy can set without clashing
+    /// with a header it manages, and the two in effect (defaults included) must differ: the proxy
+    /// refuses a table where they do not.
+    static func decodeIdentityHeaders(_ node: Node, reader: NodeReader) -> AuthPolicy.IdentityHeaders? {
+        guard let fields = reader.mapping(node, path: "spec.identityHeaders", allowed: ["user", "scopes"]) else { return nil }
+        if fields.isEmpty {
+            reader.error("empty-list", node, "spec.identityHeaders names no header",
+                         hint: "set user and/or scopes, or leave identityHeaders out for X-Auth-User and X-Auth-Scopes")
+            return nil
+        }
+        var failed = false
+        func name(_ key: String) -> String? {
+            let path = "spec.identityHeaders.\(key)"
+            guard let text = reader.string(fields[key], path: path) else {
+                if fields[key] != nil { failed = true }
+                return nil
+            }
+            if let problem = Formats.checkIdentityHeaderName(text) {
+                let code = Formats.checkHeaderName(text) == nil ? "reserved-name" : "invalid-value"
+                reader.error(code, fields[key], "\(path): \"\(text)\" \(problem)",
+                             hint: code == "reserved-name" ? "pick a name of your own, such as X-Remote-User" : nil)
+                failed = true
+                return nil
+            }
+            return text
+        }
+        let headers = AuthPolicy.IdentityHeaders(user: name("user"), scopes: name("scopes"))
+        if failed { return nil }
+        if headers.effectiveUser.lowercased() == headers.effectiveScopes.lowercased() {
+            reader.error("conflict", node, "spec.identityHeaders: user and scopes are both \"\(headers.effectiveUser)\"",
+                         hint: "the identity and the scopes need a header each")
+            return nil
+        }
+        return headers
     }
 
     private static func checkUnique(_ values: [String], what: String, node: Node?, reader: NodeReader) -> Bool {

@@ -50,16 +50,34 @@ public struct AuthPolicy: Sendable, Hashable {
         }
     }
 
+    /// Header names the proxy puts the identity and scopes in on the upstream request, instead of
+    /// `X-Auth-User` / `X-Auth-Scopes`. Either may be left out (its default stays). Spelled as
+    /// written; header names compare case-insensitively.
+    public struct IdentityHeaders: Sendable, Hashable {
+        public var user: String?
+        public var scopes: String?
+        public init(user: String? = nil, scopes: String? = nil) { self.user = user; self.scopes = scopes }
+
+        public static let defaultUser = "X-Auth-User"
+        public static let defaultScopes = "X-Auth-Scopes"
+        /// The names in effect, defaults filled in.
+        public var effectiveUser: String { user ?? Self.defaultUser }
+        public var effectiveScopes: String { scopes ?? Self.defaultScopes }
+    }
+
     public var name: String
     /// nil only for a policy that is an IP allow list alone.
     public var mechanism: Mechanism?
     /// CIDRs in canonical form (`10.0.0.0/8`, `2001:db8::/32`).
     public var ipAllow: [String]
+    /// nil: the default names.
+    public var identityHeaders: IdentityHeaders?
 
-    public init(name: String, mechanism: Mechanism?, ipAllow: [String] = []) {
+    public init(name: String, mechanism: Mechanism?, ipAllow: [String] = [], identityHeaders: IdentityHeaders? = nil) {
         self.name = name
         self.mechanism = mechanism
         self.ipAllow = ipAllow
+        self.identityHeaders = identityHeaders
     }
 
     public var id: ResourceID { ResourceID(.authPolicy, name) }

@@ -216,6 +216,27 @@ public enum Formats {
         return nil
     }
 
+    /// Names an identity header may not take: the proxy sets or forwards these itself (Host, the
+    /// `X-Forwarded-*` family, X-Real-IP, X-Request-Id), they carry the client's credentials
+    /// (Authorization, Cookie), or they are hop-by-hop or framing (RFC 9110 §7.6.1, §8.6, RFC 9112
+    /// §6.1), where a value the proxy adds would be dropped or could change how the upstream reads
+    /// the request body.
+    public static let reservedIdentityHeaders: Set<String> = [
+        "host", "authorization", "proxy-authorization", "cookie", "connection", "keep-alive", "proxy-connection",
+        "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+        "forwarded", "x-real-ip", "x-client-ip", "true-client-ip", "x-original-forwarded-for", "x-request-id",
+    ]
+
+    /// A header name an auth policy may put the identity or scopes in: a valid name, not reserved.
+    public static func checkIdentityHeaderName(_ name: String) -> String? {
+        if let problem = checkHeaderName(name) { return problem }
+        let lower = name.lowercased()
+        if lower.hasPrefix("x-forwarded-") || reservedIdentityHeaders.contains(lower) {
+            return "is reserved (the proxy sets or forwards it itself, or it is a credential, hop-by-hop or framing header)"
+        }
+        return nil
+    }
+
     static func isHex(_ byte: UInt8) -> Bool {
         (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) || (0x41...0x46).contains(byte)
     }
