@@ -191,7 +191,7 @@ import TestSupport
         try Repos.write(files, to: repo)
         let crashing = try BackgroundProcess(try BerthCLI().executable,
                                              ["controller", "--repo", repo.path, "--redis", redis.urlString, "--listen", "127.0.0.1:0",
-                                              "--lease-ttl", "1s", "--holder", "ctl-crash"],
+                                              "--lease-ttl", "1s", "--holder", "ctl-crash", "--no-docker"],
                                              environment: ["BERTH_FAILPOINT": failpoint])
         #expect(crashing.waitForExit(timeout: 20) == 9, "the failpoint kills the controller with SIGKILL\n\(crashing.output)")
 

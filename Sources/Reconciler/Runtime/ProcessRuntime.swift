@@ -28,6 +28,8 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
 
     private let lock = NSCondition()
     private var children: [String: Child] = [:]
+    /// Replicas being removed on purpose: their exit is not news for the controller.
+    private var removing: Set<String> = []
 
     /// Environment variables of the controller a process inherits; the rest (Redis URLs, secrets)
     /// stays out of it. The spec's `env` comes on top.
@@ -127,6 +129,8 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
 
     public func remove(name: String, graceSeconds: Int) throws {
         guard let child = lock.withLock({ children[name] }) else { return }
+        lock.withLock { _ = removing.insert(name) }
+        defer { lock.withLock { _ = removing.remove(name) } }
         if child.state == .running {
             kill(-child.pid, SIGTERM)
             let deadline = Date().addingTimeInterval(Double(graceSeconds))
@@ -175,7 +179,7 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
             child.state = .exited(status: code, at: Date())
             children[name] = child
             lock.broadcast()
-            return true
+            return !removing.contains(name)
         }
         if current { onExit?(name) }
     }
