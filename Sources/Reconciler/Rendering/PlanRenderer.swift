@@ -57,8 +57,15 @@ public struct PlanRenderer: Sendable {
                 if change.action == .create, let reason = change.reasons.first(where: { $0.code == "new" }) {
                     out.append("      \(reason.message)")
                 }
+                if let rollout = Self.rollout(of: change) { out.append("      rollout: \(rollout)") }
                 for note in change.pending { out.append("      ! \(note)") }
             }
+            out.append("")
+        }
+        if !plan.replicas.isEmpty || !plan.conflicts.isEmpty {
+            out.append(bold("Replicas"))
+            out += Self.replicaLines(plan).map { "  " + $0 }
+            out += plan.conflicts.map { "  ! \($0.message)" }
             out.append("")
         }
 
@@ -210,8 +217,11 @@ public struct PlanRenderer: Sendable {
                     "before": change.before ?? .null, "after": change.after ?? .null,
                 ]
                 if !change.pending.isEmpty { object["pending"] = .array(change.pending.map(JSONValue.string)) }
+                if let rollout = Self.rollout(of: change) { object["rollout"] = .string(rollout) }
                 return .object(object)
             }),
+            "replicas": .array(plan.replicas.map(Self.replicaJSON)),
+            "conflicts": .array(plan.conflicts.map { .object(["code": .string($0.code), "message": .string($0.message)]) }),
             "ports": .array(plan.ports.map { change in
                 var object: [String: JSONValue] = ["owner": .string(change.owner), "port": .int(change.port), "action": .string(change.kind.rawValue)]
                 if let reason = change.reason { object["reason"] = .string(reason) }
