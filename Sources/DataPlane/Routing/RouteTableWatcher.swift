@@ -98,8 +98,12 @@ public final class RouteTableWatcher: @unchecked Sendable {
         while !isStopped {
             let now = Date()
             if now >= nextPoll {
+                let served = currentStatus.generation
                 try refresh(commands)
                 nextPoll = now.addingTimeInterval(configuration.pollInterval)
+                // A controller rolling out replicas waits for every proxy to report the new table
+                // before it stops the old ones: say so now rather than at the next heartbeat.
+                if currentStatus.generation != served { nextHeartbeat = now }
             }
             if now >= nextHeartbeat {
                 try heartbeat(commands)

@@ -66,7 +66,7 @@ public struct Applier {
     public var runtimes: RuntimeSet?
     public var rollout = RolloutSettings()
     /// Progress lines (`started berth-web-…-0`, `waiting for 2 proxies…`), for the controller's log.
-    public var log: (String) -> Void = { _ in }
+    public var log: @Sendable (String) -> Void = { _ in }
     /// How long a per-Domain certificate lock lives if its holder dies mid-order.
     public var certificateLockMilliseconds = 600_000
 
@@ -135,6 +135,8 @@ public struct Applier {
                     try store.freePorts(taken.compactMap { change in assigned[change.owner].map { (port: $0, owner: change.owner) } }, lease: lease)
                     report.portsAllocated -= taken.count
                     for owner in PortOwner.owners(of: instance) { assigned[owner.description] = nil }
+                } else {
+                    report.replicasStarted += starts.count
                 }
             }
         }
@@ -216,17 +218,22 @@ public struct Applier {
                 waitForProxies(generation: report.generation)
                 if rollout.drainSeconds > 0 { Thread.sleep(forTimeInterval: rollout.drainSeconds) }
             }
-            for stop in stops {
-                guard let runtime = runtimes.runtime(stop.runtime) else { continue }
+            // In parallel: each may take its whole grace period (a PID 1 that ignores SIGTERM).
+            let stopped = LockedCounter()
+            let runtimesForStops = runtimes, grace = rollout.stopGraceSeconds, log = self.log
+            DispatchQueue.concurrentPerform(iterations: stops.count) { index in
+                let stop = stops[index]
+                guard let runtime = runtimesForStops.runtime(stop.runtime) else { return }
                 do {
-                    try runtime.remove(name: stop.name, graceSeconds: rollout.stopGraceSeconds)
+                    try runtime.remove(name: stop.name, graceSeconds: grace)
                     log("removed \(stop.name): \(stop.reason.code)")
-                    report.replicasStopped += 1
+                    stopped.increment()
                 } catch {
-                    // Its lease stays (freed below only for owners it no longer needs); retried next pass.
+                    // Retried by the next pass, which still sees it.
                     log("could not remove \(stop.name): \(error)")
                 }
             }
+            report.replicasStopped += stopped.value
         }
         Failpoint.hit("apply.after-replicas-stopped")
 
@@ -292,4 +299,12 @@ extension Applier {
         report.certificates[change.name] = issued.metadata
         return issued.metadata
     }
+}
+
+/// A counter shared by the threads that stop replicas.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }
