@@ -1,3 +1,4 @@
+import Crypto
 import Spec
 
 /// An auth policy of the route table, compiled once per table (off the event loop) into what
@@ -43,6 +44,9 @@ public struct CompiledAuthPolicy: Sendable {
     /// Lower-case header names carrying the identity and scopes upstream.
     public let userHeader: String
     public let scopesHeader: String
+    /// SHA-256 of the name and the canonical JSON the policy was compiled from: what a cached
+    /// verification is tied to, so a changed policy (issuer, audiences, scopes) never reuses one.
+    public let fingerprint: SHA256Digest
 
     /// Compiles the policy's JSON as the route table carries it (`auth_policies.<name>`, the
     /// canonical spec). Strict: a missing or mistyped field, an unknown member, an invalid hash
@@ -127,6 +131,7 @@ public struct CompiledAuthPolicy: Sendable {
         }
 
         self.name = name
+        self.fingerprint = Crypto.SHA256.hash(data: Array(name.utf8) + [0] + json.canonicalBytes)
         self.mechanism = mechanism
         self.ipAllow = cidrs
         self.userHeader = userHeader
@@ -153,6 +158,15 @@ public struct CompiledAuthPolicy: Sendable {
     /// JWKS URL (only JWT policies call it). The client address is checked first; both it and the
     /// mechanism must pass.
     public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState = { _ in .missing }) -> AuthDecision {
+        var none = VerifiedTokenCache(capacity: 0)
+        return evaluate(request, now: now, keys: keys, tokens: &none)
+    }
+
+    /// The same, consulting and filling `tokens` for JWT policies: a token that verified on this
+    /// host under this policy within the cache's lifetime (and before its `exp`) is allowed again
+    /// without a signature check. The client address is still checked on every request.
+    public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState,
+                         tokens: inout VerifiedTokenCache) -> AuthDecision {
         if !ipAllow.isEmpty, !ipAllow.contains(where: { $0.contains(request.clientAddress) }) {
             return .deny(AuthDenial(status: 403, wwwAuthenticate: nil, body: "forbidden\n",
                                     reason: "client address \(CIDRText.format(request.clientAddress)) is not in policy \(name)'s ipAllow"))
@@ -165,7 +179,7 @@ public struct CompiledAuthPolicy: Sendable {
         case .basic(let users)?:
             return evaluateBasic(request, users: users)
         case .jwt(let settings)?:
-            return evaluateJWT(request, settings: settings, now: now, state: keys(settings.jwksURL))
+            return evaluateJWT(request, settings: settings, now: now, keys: keys, tokens: &tokens)
         case .forward(let settings)?:
             return .forward(forwardSubrequest(request, settings: settings))
         }
