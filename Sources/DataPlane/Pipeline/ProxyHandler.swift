@@ -412,6 +412,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return local(.permanentRedirect, "moved to \(location)\n", route: "redirect-https", host: host, path: logPath,
                          headers: [("location", location)])
         }
+        // OAuth resource metadata (RFC 9728) of a host with JWT-guarded routes, before routing:
+        // MCP clients look for it at this fixed path, whatever the routes say.
+        if method == "GET", path.hasPrefix(CompiledAuthPolicy.protectedResourceMetadataPath),
+           let document = protectedResourceMetadata(path: path, host: host, matcher: matcher) {
+            return local(.ok, document, route: "oauth-protected-resource", host: host, path: logPath,
+                         headers: [("content-type", "application/json"), ("cache-control", "max-age=300")])
+        }
         let compiledRoute: RouteMatcher.CompiledRoute
         let hostEntry: RouteTableDocument.HostEntry
         switch matcher.match(host: host, path: path, method: method) {
@@ -432,20 +439,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                            remove: [], grant: [])
         }
         let policies = services.authPolicies()
-        let remove = (policies?.alwaysRemoveHeaders ?? []).filter { !$0.hasPrefix("x-auth-") }
-        let forward = { [self] (grant: [(name: String, value: String)]) in
-            self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
-                         remove: remove, grant: grant)
-        }
         // A guarded route is never served unguarded: anything unknown fails closed.
         guard let policy = policies?[policyName],
               let request = AuthRequest(method: method, host: host, target: targetText, scheme: isTLS ? "https" : "http",
                                         headers: Self.headerList(head, bytes: bytes), clientAddress: clientAddress) else {
             return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
         }
+        // X-Auth-* are dropped as forged by HeadWriter already; the rest (identity headers under
+        // other names, forward auth's copyHeaders) by name.
+        let remove = Set((policies?.alwaysRemoveHeaders ?? []) + policy.headersToRemove).filter { !$0.hasPrefix("x-auth-") }.sorted()
+        let forward = { [self] (grant: [(name: String, value: String)]) in
+            self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
+                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                         remove: remove, grant: grant)
+        }
+        let held = HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
+                               forward: forward)
         let now = Date().timeIntervalSince1970
-        switch policy.evaluate(request, now: now, keys: { _ in .unavailable(reason: "this proxy does not fetch JWKS yet") }) {
+        let keySets = services.keySets
+        let decision = policy.evaluate(request, now: now, keys: { keySets.state($0, now: now) },
+                                       tokens: &services.tokenCache(for: context.eventLoop).tokens)
+        switch decision {
         case .allow(let grant):
             forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
         case .deny(let denial):
@@ -456,12 +470,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                case .allow(let grant) = job.cachedDecision {
                 return forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
             }
-            verifyBasic(job, context: context, route: entry.route, host: host, path: logPath, hasBody: hasBody, keepAlive: keepAlive,
-                        then: forward)
-        case .forward:
-            local(.serviceUnavailable, "forward auth is not enforced by this proxy yet\n", route: entry.route, host: host, path: logPath)
-        case .needKeys:
-            local(.serviceUnavailable, "the token issuer's keys are not available\n", route: entry.route, host: host, path: logPath)
+            verifyBasic(job, context: context, held: held)
+        case .forward(let subrequest):
+            forwardAuth(subrequest, policy: policy, context: context, held: held)
+        case .needKeys(let needed):
+            awaitKeys(needed, policy: policy, request: request, context: context, held: held)
         }
     }
 
@@ -618,12 +631,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
                          route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
+        let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
+                                                headers: headers, allocator: context.channel.allocator)
+        emit(context, response, status: Int(status.code), bodyBytes: body.utf8.count, close: close, route: route, host: host,
+             path: path, exchange: exchange)
+    }
+
+    /// Writes a whole response the proxy made (or relays from an auth server), logs it, and
+    /// either closes the connection after it or goes on with the next request.
+    func emit(_ context: ChannelHandlerContext, _ response: ByteBuffer, status: Int, bodyBytes: Int, close: Bool,
+              route: String, host: String, path: String, exchange: Exchange? = nil) {
         if close {
             closing = true
             pauseReads()
         }
-        let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
-                                                headers: headers, allocator: context.channel.allocator)
         let start = exchange?.start ?? .now()
         if close {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -634,8 +655,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context.writeAndFlush(wrapOutboundOut(response), promise: nil)
             armTimer(services.configuration.idleTimeout, reason: "idle")
         }
-        record(status: Int(status.code), route: route, host: host, path: path, method: exchange?.method ?? "-",
-               start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count, upstream: exchange?.endpoint?.description ?? "-",
+        record(status: status, route: route, host: host, path: path, method: exchange?.method ?? "-",
+               start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: bodyBytes, upstream: exchange?.endpoint?.description ?? "-",
                revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }
