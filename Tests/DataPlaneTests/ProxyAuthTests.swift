@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// Auth policies enforced by the proxy, end to end: bearer, basic (bcrypt off the event loop),
-/// ipAllow; mechanisms this build does not enforce yet fail closed.
+/// ipAllow, and a JWT policy whose issuer cannot be reached (fail closed).
 extension ProxyEndToEndTests {
     @Suite(.serialized) struct Auth {
         static let token = "s3cret-token"
@@ -142,14 +142,17 @@ extension ProxyEndToEndTests {
             #expect(try httpRequest(port: proxy.httpPort, "/local", host: shopHost, headers: [("Authorization", "Bearer \(Self.token)")]).status == 200)
         }
 
-        @Test func mechanismsThisBuildCannotEnforceFailClosed() throws {
+        @Test func aJWTRouteWhoseIssuerCannotBeReachedIsNeverServedUnguarded() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }
             let web = try env.http("web")
             try env.apply(Self.documents(upstream: web.url))
             let proxy = try env.proxy()
-            let sso = try httpRequest(port: proxy.httpPort, "/sso", host: shopHost, headers: [("Authorization", "Bearer a.b.c")])
-            #expect(sso.status == 503 || sso.status == 401, "a JWT route is never served unguarded: \(sso)")
+            // The sso policy's JWKS host does not resolve: a well-formed token waits for keys that never come.
+            let token = TokenIssuer().token(.es256, claims: TokenIssuer.claims(audience: "shop", issuer: "https://id.example.test"))
+            let sso = try httpRequest(port: proxy.httpPort, "/sso", host: shopHost, headers: [("Authorization", "Bearer \(token)")])
+            #expect(sso.status == 503, "\(sso)")
+            #expect(sso.text.contains("keys could not be fetched"))
             #expect(sso.echo == nil)
         }
     }
