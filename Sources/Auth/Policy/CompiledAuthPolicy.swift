@@ -195,17 +195,31 @@ public struct CompiledAuthPolicy: Sendable {
     /// The single `Authorization` field, split into scheme (lower-cased) and credentials
     /// (RFC 9110 §11.6.2, §11.4: `scheme 1*SP token68`).
     static func authorization(_ request: AuthRequest) -> Authorization {
-        let fields = request.values("authorization")
-        guard !fields.isEmpty else { return .missing }
-        guard fields.count == 1 else { return .malformed("several Authorization fields") }
-        let value = fields[0].utf8
-        guard let space = value.firstIndex(of: UInt8(ascii: " ")) else { return .malformed("no credentials after the scheme") }
-        let scheme = String(decoding: value[..<space], as: UTF8.self).lowercased()
-        let credentials = Array(value[space...].drop(while: { $0 == UInt8(ascii: " ") }))
-        let token68 = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
-        guard !credentials.isEmpty, credentials.allSatisfy(token68.contains) else { return .malformed("credentials are not token68") }
-        return .present(scheme: scheme, credentials: credentials)
+        var found: String?
+        for header in request.headers where header.name == "authorization" {
+            guard found == nil else { return .malformed("several Authorization fields") }
+            found = header.value
+        }
+        guard var value = found else { return .missing }
+        // Byte-wise over the contiguous UTF-8 (a JWT is ~1 KiB and this runs on every guarded request).
+        return value.withUTF8 { bytes -> Authorization in
+            guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return .malformed("no credentials after the scheme") }
+            var start = space
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
+            let credentials = UnsafeBufferPointer(rebasing: bytes[start...])
+            let table = token68
+            guard !credentials.isEmpty, credentials.allSatisfy({ table[Int($0)] }) else { return .malformed("credentials are not token68") }
+            let scheme = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<space]), as: UTF8.self).lowercased()
+            return .present(scheme: scheme, credentials: Array(credentials))
+        }
     }
+
+    /// RFC 9110 §11.2 token68 characters, as a table: this runs on every guarded request.
+    static let token68: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for byte in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8 { table[Int(byte)] = true }
+        return table
+    }()
 
     enum Authorization {
         case missing
