@@ -95,12 +95,22 @@ extension ProxyEndToEndTests {
             #expect(asked.header("remote-user").isEmpty)
 
             // A body waits for the verdict and reaches the upstream whole; the method is the original one.
+            // On a keep-alive connection after a first request, so the upstream connection that request
+            // left idle is reused at once (the held body must follow the head on it).
             let body = Array(repeating: UInt8(ascii: "f"), count: 250_000)
-            let upload = try httpRequest(port: setup.proxy.httpPort, "/app/upload", method: "PUT", host: shopHost,
-                                         headers: [("Authorization", "Bearer allow")], body: body)
+            let socket = try TestSocket(port: setup.proxy.httpPort)
+            defer { socket.close() }
+            #expect(try socket.request("GET", "/app/first", host: shopHost, headers: [("Authorization", "Bearer allow")]).status == 200)
+            let upload = try socket.request("PUT", "/app/upload", host: shopHost, headers: [("Authorization", "Bearer allow")], body: body)
             #expect(upload.status == 200, "\(upload)")
             #expect(upload.echo?.bodyLength == body.count)
             #expect(setup.auth.requests.last?.header("x-forwarded-method") == ["PUT"])
+            // The auth server judges the path the upstream will serve, not the client's spelling of it.
+            let dotted = try httpRequest(port: setup.proxy.httpPort, "/public/../%61pp/x?q=1", host: shopHost, headers: [("Authorization", "Bearer allow")])
+            #expect(dotted.status == 200, "\(dotted)")
+            #expect(setup.auth.requests.last?.header("x-forwarded-uri") == ["/app/x?q=1"])
+            #expect(dotted.echo?.uri == "/app/x?q=1")
+
         }
 
         @Test func otherAnswersGoBackToTheClientAsTheyCame() throws {

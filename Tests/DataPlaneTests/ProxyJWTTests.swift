@@ -1,5 +1,6 @@
 import Auth
 import Foundation
+import RedisClient
 import Spec
 import Testing
 import TestSupport
@@ -205,15 +206,18 @@ extension ProxyEndToEndTests {
             defer { jwks.close() }
             try env.apply(Self.documents(upstream: web.url, jwksURL: jwks.url + "/jwks.json", deadJWKS: "http://127.0.0.1:1/jwks.json"))
             let proxy = try env.proxy()
-            #expect(try httpRequest(port: proxy.httpPort, "/api", host: shopHost, headers: Self.bearer(issuer.token(.rs256))).status == 200)
+            // One keep-alive connection: the upload below reuses the upstream connection this request
+            // leaves idle, so its held body must follow its head on it.
+            let socket = try TestSocket(port: proxy.httpPort)
+            defer { socket.close() }
+            #expect(try socket.request("GET", "/api", host: shopHost, headers: Self.bearer(issuer.token(.rs256))).status == 200)
             let fetchesBefore = jwks.requests.count
 
             // The issuer rotates: rsa-2 is added. A token naming it makes the proxy fetch again; the
             // POST body waits for the fetch and reaches the upstream whole.
             jwks.setScript { _ in .init(status: 200, body: TokenIssuer.document([issuer.jwk(.rs256, kid: "rsa-1"), next.jwk(.rs256, kid: "rsa-2")])) }
             let body = Array(repeating: UInt8(ascii: "j"), count: 300_000)
-            let rotated = try httpRequest(port: proxy.httpPort, "/api/upload", method: "POST", host: shopHost,
-                                          headers: Self.bearer(next.token(.rs256, kid: "rsa-2")), body: body)
+            let rotated = try socket.request("POST", "/api/upload", host: shopHost, headers: Self.bearer(next.token(.rs256, kid: "rsa-2")), body: body)
             #expect(rotated.status == 200, "\(rotated)")
             #expect(rotated.echo?.bodyLength == body.count)
             #expect(jwks.requests.count == fetchesBefore + 1)
@@ -255,6 +259,13 @@ extension ProxyEndToEndTests {
             // A malformed token is still refused as such: no keys are needed to say so.
             #expect(try httpRequest(port: proxy.httpPort, "/down", host: shopHost, headers: [("Authorization", "Bearer x")]).status == 401)
             #expect(web.stats.requestCount == 0)
+            // The replica's heartbeat says which key set fails, for `berth status`.
+            let redis = try env.redisConnection()
+            func lastError() -> String? { try? redis.send(["HGET", "berth:proxy:\(proxy.replicaID)", "last_error"]).string }
+            let reported = eventually(timeout: 12) {
+                lastError()?.contains("JWKS \(broken.url)/jwks.json") == true && lastError()?.contains("answered 500") == true
+            }
+            #expect(reported, "\(lastError() ?? "no heartbeat")")
         }
 
         @Test func hostsWithJWTRoutesServeProtectedResourceMetadata() throws {
@@ -290,6 +301,54 @@ extension ProxyEndToEndTests {
             // The challenge names the document.
             let challenge = try httpRequest(port: proxy.httpPort, "/api", host: shopHost).header("www-authenticate")
             #expect(challenge == "Bearer realm=\"\(shopHost)\", resource_metadata=\"\(Self.metadataURL)\"")
+        }
+
+        /// A key set on https: fetched when the proxy trusts its CA (`--auth-ca-file`), refused
+        /// (503) by a proxy that only trusts the system's roots.
+        @Test func anHTTPSKeySetIsFetchedWithItsCertificateChecked() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let web = try env.http("web")
+            let issuer = TokenIssuer()
+            let pki = try TLS.PKI()
+            let leaf = try pki.leaf("jwks", hosts: ["localhost"])
+            let files = pki.directory
+            try leaf.chain.write(toFile: files.appending("jwks-chain.pem").path, atomically: true, encoding: .utf8)
+            try leaf.key.write(toFile: files.appending("jwks-key.pem").path, atomically: true, encoding: .utf8)
+            try issuer.jwks.write(toFile: files.appending("jwks.json").path, atomically: true, encoding: .utf8)
+            let script = """
+                import http.server, ssl, sys
+                body = open(sys.argv[3], "rb").read()
+                class Handler(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                    def log_message(self, *args):
+                        pass
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(sys.argv[1], sys.argv[2])
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+                print("port", server.server_address[1], flush=True)
+                server.serve_forever()
+                """
+            let server = try BackgroundProcess("python3", ["-c", script, files.appending("jwks-chain.pem").path,
+                                                            files.appending("jwks-key.pem").path, files.appending("jwks.json").path])
+            defer { server.kill() }
+            try server.waitForOutput("port ")
+            let port = try #require(server.stdout.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+            try env.apply(Self.documents(upstream: web.url, jwksURL: "https://localhost:\(port)/jwks.json", deadJWKS: "http://127.0.0.1:1/jwks.json"))
+            let trusting = try env.proxy(["--auth-ca-file", pki.caPath])
+            let token = Self.bearer(issuer.token(.es256))
+            let served = try httpRequest(port: trusting.httpPort, "/api", host: shopHost, headers: token)
+            #expect(served.status == 200, "\(served)\n\(trusting.output)")
+            #expect(served.echo?.header("x-auth-user") == ["alice"])
+            let untrusting = try env.proxy()
+            let refused = try httpRequest(port: untrusting.httpPort, "/api", host: shopHost, headers: token)
+            #expect(refused.status == 503, "a certificate from an unknown CA is not trusted: \(refused)")
         }
     }
 }

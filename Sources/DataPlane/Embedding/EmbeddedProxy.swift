@@ -60,6 +60,7 @@ public final class EmbeddedProxy: @unchecked Sendable {
         watcher.onSwap = { [weak watcher] _ in
             keySets.prepare(urls: Set(watcher?.authPolicies?.policies.values.compactMap(\.jwksURL) ?? []))
         }
+        watcher.otherErrors = { keySets.failures.sorted { $0.key < $1.key }.map { "JWKS \($0.key): \($0.value)" } }
         adminServer = AdminServer(group: group, readiness: {
             let status = watcher.currentStatus
             if let generation = status.generation { return (true, "serving generation \(generation) (revision \(status.revision ?? "?"))") }

@@ -50,14 +50,13 @@ extension ProxyHandler {
         switch outcome {
         case .allow(let grant):
             held.forward(grant)
-            guard let exchange else { return }
-            // What arrived meanwhile goes upstream with the rest.
-            for buffer in authHeldBody {
-                exchange.bytesIn += buffer.readableBytes
-                exchange.buffered.append(buffer)
-            }
+            guard exchange != nil else { return }
+            // What arrived meanwhile goes upstream as if it had arrived now: sent at once when a
+            // pooled connection was attached synchronously above, buffered while one connects.
+            let arrived = authHeldBody
             authHeldBody = []
-            if authRequestEnded { exchange.requestEnded = true }
+            for buffer in arrived { process(.body(buffer), context: context) }
+            if authRequestEnded { process(.end, context: context) }
             if !held.hasBody || authRequestEnded { resumeReads() }
         case .deny(let denial):
             authHeldBody = []
@@ -71,6 +70,26 @@ extension ProxyHandler {
                                                       allocator: context.channel.allocator)
             emit(context, response, status: answer.status, bodyBytes: answer.body.count, close: close,
                  route: held.route, host: held.host, path: held.path)
+        }
+    }
+
+    // MARK: What a decision is made from
+
+    /// The client address as bytes for auth decisions, parsed once per connection (and again only
+    /// if a PROXY header changed it), not per request.
+    func clientAddressBytes() -> [UInt8]? {
+        if let parsed = parsedClientAddress, parsed.text == clientAddress { return parsed.bytes }
+        let bytes = CIDR.parseAddress(clientAddress)
+        parsedClientAddress = (clientAddress, bytes)
+        return bytes
+    }
+
+    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
+    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
+        bytes.withUnsafeReadableBytes { raw in
+            head.fields.map { field in
+                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
+            }
         }
     }
 

@@ -57,6 +57,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
     let isTLS: Bool
     var pendingLocalHeaders: [(String, String)] = []
+    var parsedClientAddress: (text: String, bytes: [UInt8]?)?
 
     init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
@@ -440,14 +441,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         let policies = services.authPolicies()
         // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let policy = policies?[policyName],
-              let request = AuthRequest(method: method, host: host, target: targetText, scheme: isTLS ? "https" : "http",
-                                        headers: Self.headerList(head, bytes: bytes), clientAddress: clientAddress) else {
+        guard let policy = policies?[policyName], let address = clientAddressBytes() else {
             return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
         }
-        // X-Auth-* are dropped as forged by HeadWriter already; the rest (identity headers under
-        // other names, forward auth's copyHeaders) by name.
-        let remove = Set((policies?.alwaysRemoveHeaders ?? []) + policy.headersToRemove).filter { !$0.hasPrefix("x-auth-") }.sorted()
+        // The target is the normalized path, as routed: an auth server told `/public/../admin`
+        // could judge a path other than the one the upstream will serve.
+        let request = AuthRequest(method: method, host: host, target: query.map { path + "?" + $0 } ?? path, scheme: isTLS ? "https" : "http",
+                                  headers: Self.headerList(head, bytes: bytes), clientAddress: address)
+        // Identity headers under any name and forward auth's copyHeaders, as the client sent them
+        // (X-Auth-* are dropped as forged by HeadWriter on every route anyway).
+        let remove = policies?.headersToRemoveByPolicy[policyName] ?? policy.headersToRemove
         let forward = { [self] (grant: [(name: String, value: String)]) in
             self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
                          logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
@@ -475,15 +478,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             forwardAuth(subrequest, policy: policy, context: context, held: held)
         case .needKeys(let needed):
             awaitKeys(needed, policy: policy, request: request, context: context, held: held)
-        }
-    }
-
-    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
-    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
-        bytes.withUnsafeReadableBytes { raw in
-            head.fields.map { field in
-                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
-            }
         }
     }
 
