@@ -114,6 +114,8 @@ let package = Package(
             "DataPlane", "Auth", "Spec", "Routing", "RedisClient", "TestSupport", "HTTPWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            // Signing test JWTs (the proxy verifies them through Auth).
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [

@@ -73,7 +73,17 @@ struct BerthProxy: ParsableCommand {
     @Option(name: .customLong("upstream-timeout"), help: "Seconds from the end of a request to the upstream's response head (504 after).")
     var upstreamTimeout: Int = 60
 
+    @Option(name: .customLong("auth-timeout"), help: "Seconds allowed for a JWKS fetch or a forward-auth subrequest (503 after).")
+    var authTimeout: Int = 5
+
+    @Option(name: .customLong("auth-ca-file"), help: ArgumentHelp("PEM roots to trust for https JWKS and forward-auth URLs instead of the system's.", valueName: "file"))
+    var authCAFile: String?
+
     func validate() throws {
+        if authTimeout < 1 { throw ValidationError("--auth-timeout must be at least 1 second") }
+        if let authCAFile, !FileManager.default.isReadableFile(atPath: authCAFile) {
+            throw ValidationError("--auth-ca-file \(authCAFile) cannot be read")
+        }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         for cidr in proxyProtocolTrusted {
             if case .failure = CIDR.parse(cidr) { throw ValidationError("--proxy-protocol-trusted \(cidr) is not a CIDR such as 10.0.0.0/24") }
@@ -100,6 +110,8 @@ struct BerthProxy: ParsableCommand {
         configuration.headerTimeout = .seconds(Int64(headerTimeout))
         configuration.idleTimeout = .seconds(Int64(idleTimeout))
         configuration.firstByteTimeout = .seconds(Int64(upstreamTimeout))
+        configuration.authTimeout = .seconds(Int64(authTimeout))
+        configuration.authCAFile = authCAFile
 
         var options = EmbeddedProxy.Options(redisURL: url, replicaID: replica, http: (http.isEmpty && https.isEmpty ? [":80"] : http).compactMap(BerthProxy.socketAddress))
         options.prefix = prefix

@@ -6,6 +6,8 @@ public struct VerifiedToken: Sendable, Equatable {
     public var subject: String
     public var scopes: [String]
     public var audience: [String]
+    /// `exp` (seconds since 1970), without the leeway: how long a verification may be remembered.
+    public var expiresAt: Double
 }
 
 /// Checks a parsed JWS against a key set and the policy's expectations. Order matters: the
@@ -105,6 +107,6 @@ public struct JWTVerifier: Sendable {
         }
         let missing = requiredScopes.filter { !scopes.contains($0) }
         guard missing.isEmpty else { return .failure(.insufficientScope(required: requiredScopes)) }
-        return .success(VerifiedToken(subject: subject, scopes: scopes, audience: audience))
+        return .success(VerifiedToken(subject: subject, scopes: scopes, audience: audience, expiresAt: exp))
     }
 }

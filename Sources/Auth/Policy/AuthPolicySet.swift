@@ -27,6 +27,10 @@ public struct AuthPolicySet: Sendable {
     /// Hosts whose routes use at least one JWT policy → those policies' names (sorted): the hosts
     /// that serve `/.well-known/oauth-protected-resource`.
     public let jwtPoliciesByHost: [String: [String]]
+    /// Policy name → header names (lower-case, sorted) to strip from the client's request on the
+    /// routes it guards: `alwaysRemoveHeaders` and the policy's own `headersToRemove`, computed
+    /// once per table rather than per request.
+    public let headersToRemoveByPolicy: [String: [String]]
 
     public init(document: RouteTableDocument) throws(AuthPolicyError) {
         var policies: [String: CompiledAuthPolicy] = [:]
@@ -45,6 +49,7 @@ public struct AuthPolicySet: Sendable {
         }
         self.policies = policies
         self.alwaysRemoveHeaders = remove.sorted()
+        self.headersToRemoveByPolicy = policies.mapValues { remove.union($0.headersToRemove).sorted() }
         self.jwtPoliciesByHost = byHost
     }
 

@@ -5,7 +5,9 @@ public struct AuthRequest: Sendable {
     public var method: String
     /// The host the route table matched (lower-case, without port).
     public var host: String
-    /// The request-target as received (path and query), for forward auth's `X-Forwarded-Uri`.
+    /// Path and query, for forward auth's `X-Forwarded-Uri`. The proxy passes the path as it
+    /// routed it (percent-decoded unreserved characters, dot segments removed), so the auth server
+    /// judges the path the upstream will be asked for.
     public var target: String
     /// `http` or `https`: how the client reached the proxy.
     public var scheme: String

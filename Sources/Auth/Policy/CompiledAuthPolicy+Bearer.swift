@@ -5,7 +5,8 @@ extension CompiledAuthPolicy {
     /// comparison constant-time and all of them always made, so timing says nothing about which
     /// hash (or how much of one) matched.
     func evaluateBearer(_ request: AuthRequest, credentials: [BearerCredential]) -> AuthDecision {
-        let realm = Challenge.quoted(request.host)
+        // Built only for a refusal: a passing request (the common case) never needs it.
+        var realm: String { Challenge.quoted(request.host) }
         switch Self.authorization(request) {
         case .missing:
             return .deny(AuthDenial(status: 401, wwwAuthenticate: "Bearer realm=\(realm)", body: "authentication required\n",

@@ -3,6 +3,15 @@ extension CompiledAuthPolicy {
     /// session or a token. Everything else (bodies included) stays with the proxy.
     public static let forwardedRequestHeaders = ["authorization", "cookie", "accept", "user-agent"]
 
+    /// Header names an auth server's answer is never allowed to set on the upstream request, even
+    /// when `copyHeaders` lists them: framing and connection headers (a second `Content-Length`
+    /// would let the auth server desynchronize the upstream connection), `Host`, and the
+    /// forwarding headers the proxy itself writes.
+    public static let uncopyableHeaders: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "upgrade", "expect", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id",
+    ]
+
     /// The subrequest (a GET to the policy's `url`, no body) describing the original request in
     /// `X-Forwarded-*` (traefik's forwardAuth convention). Values come from the proxy's view —
     /// method, target, host, scheme, real client address — never from the client's own
@@ -30,7 +39,7 @@ extension CompiledAuthPolicy {
         var copied: [HeaderField] = []
         for header in headers {
             let name = header.name.lowercased()
-            guard settings.copyHeaders.contains(name) else { continue }
+            guard settings.copyHeaders.contains(name), !Self.uncopyableHeaders.contains(name) else { continue }
             // A value with CR/LF/NUL cannot be forwarded safely; drop it rather than fail the request.
             guard !header.value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else { continue }
             copied.append(HeaderField(name, header.value))

@@ -6,7 +6,8 @@ extension CompiledAuthPolicy {
 
     /// OAuth resource server (RFC 6750 + RFC 9728, as MCP clients expect): verify the bearer JWT,
     /// or answer 401/403 with a challenge that points at the resource metadata.
-    func evaluateJWT(_ request: AuthRequest, settings: JWTSettings, now: Double, state: KeySetState) -> AuthDecision {
+    func evaluateJWT(_ request: AuthRequest, settings: JWTSettings, now: Double, keys keyState: (String) -> KeySetState,
+                     tokens: inout VerifiedTokenCache) -> AuthDecision {
         let token: [UInt8]
         switch Self.authorization(request) {
         case .missing:
@@ -19,6 +20,9 @@ extension CompiledAuthPolicy {
         case .present(_, let credentials):
             token = credentials
         }
+        // A token this policy accepted on this host moments ago: no parsing, no signature check.
+        let cacheKey = tokens.capacity > 0 ? VerifiedTokenCache.key(policy: fingerprint, host: request.host, token: token) : nil
+        if let cacheKey, let cached = tokens.grant(for: cacheKey, now: now) { return .allow(cached) }
         let jws: CompactJWS
         do { jws = try CompactJWS.parse(token) } catch { return .deny(jwtDenial(request, error, reason: error.description)) }
         let verifier = JWTVerifier(issuer: settings.issuer, audiences: audiences(for: request.host, settings: settings),
@@ -26,7 +30,7 @@ extension CompiledAuthPolicy {
         // A token from another issuer is refused before it can make the proxy fetch keys.
         if let failure = verifier.precheck(jws) { return .deny(jwtDenial(request, failure, reason: failure.description)) }
         let keys: JSONWebKeySet
-        switch state {
+        switch keyState(settings.jwksURL) {
         case .missing:
             return .needKeys(KeysNeeded(jwksURL: settings.jwksURL, keyID: nil))
         case .unavailable(let why):
@@ -43,7 +47,9 @@ extension CompiledAuthPolicy {
         case .failure(let failure):
             return .deny(jwtDenial(request, failure, reason: failure.description))
         case .success(let verified):
-            return .allow(grant(identity: verified.subject, scopes: verified.scopes))
+            let granted = grant(identity: verified.subject, scopes: verified.scopes)
+            if let cacheKey { tokens.insert(granted, for: cacheKey, expiresAt: verified.expiresAt, now: now) }
+            return .allow(granted)
         }
     }
 
@@ -123,6 +129,12 @@ public enum ProtectedResourceMetadata {
     /// `scopes_supported` the union of required scopes, sorted. nil when no JWT policy guards
     /// the host (it then has no such document).
     public static func json(host: String, policies: [CompiledAuthPolicy]) -> JSONValue? {
+        json(resource: "https://\(host.lowercased())", policies: policies)
+    }
+
+    /// The same for an explicit `resource` identifier (RFC 9728 §3.1: the path-suffixed form
+    /// `/.well-known/oauth-protected-resource/<path>` describes `https://<host>/<path>`).
+    public static func json(resource: String, policies: [CompiledAuthPolicy]) -> JSONValue? {
         var issuers = Set<String>(), scopes = Set<String>()
         for policy in policies {
             guard case .jwt(let settings)? = policy.mechanism else { continue }
@@ -131,7 +143,7 @@ public enum ProtectedResourceMetadata {
         }
         guard !issuers.isEmpty else { return nil }
         return .object([
-            "resource": .string("https://\(host.lowercased())"),
+            "resource": .string(resource),
             "authorization_servers": .array(issuers.sorted().map(JSONValue.string)),
             "scopes_supported": .array(scopes.sorted().map(JSONValue.string)),
             "bearer_methods_supported": .array([.string("header")]),
@@ -141,6 +153,15 @@ public enum ProtectedResourceMetadata {
     /// The response body (canonical JSON, `application/json`).
     public static func body(host: String, policies: [CompiledAuthPolicy]) -> [UInt8]? {
         json(host: host, policies: policies)?.canonicalBytes
+    }
+
+    /// The body for the path-suffixed form: `resource` is `https://<host><path>`; nil when the host
+    /// is not a plain name or address (it is never echoed into the document) or no policy is a
+    /// JWT policy.
+    public static func body(host: String, path: String, policies: [CompiledAuthPolicy]) -> [UInt8]? {
+        guard let metadataURL = CompiledAuthPolicy.resourceMetadataURL(host: host) else { return nil }
+        let origin = String(metadataURL.dropLast(CompiledAuthPolicy.protectedResourceMetadataPath.count))
+        return json(resource: origin + path, policies: policies)?.canonicalBytes
     }
 }
 

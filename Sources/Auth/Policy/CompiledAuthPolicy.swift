@@ -1,3 +1,4 @@
+import Crypto
 import Spec
 
 /// An auth policy of the route table, compiled once per table (off the event loop) into what
@@ -43,6 +44,9 @@ public struct CompiledAuthPolicy: Sendable {
     /// Lower-case header names carrying the identity and scopes upstream.
     public let userHeader: String
     public let scopesHeader: String
+    /// SHA-256 of the name and the canonical JSON the policy was compiled from: what a cached
+    /// verification is tied to, so a changed policy (issuer, audiences, scopes) never reuses one.
+    public let fingerprint: SHA256Digest
 
     /// Compiles the policy's JSON as the route table carries it (`auth_policies.<name>`, the
     /// canonical spec). Strict: a missing or mistyped field, an unknown member, an invalid hash
@@ -129,6 +133,7 @@ public struct CompiledAuthPolicy: Sendable {
         }
 
         self.name = name
+        self.fingerprint = Crypto.SHA256.hash(data: Array(name.utf8) + [0] + json.canonicalBytes)
         self.mechanism = mechanism
         self.ipAllow = cidrs
         self.userHeader = userHeader
@@ -155,6 +160,15 @@ public struct CompiledAuthPolicy: Sendable {
     /// JWKS URL (only JWT policies call it). The client address is checked first; both it and the
     /// mechanism must pass.
     public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState = { _ in .missing }) -> AuthDecision {
+        var none = VerifiedTokenCache(capacity: 0)
+        return evaluate(request, now: now, keys: keys, tokens: &none)
+    }
+
+    /// The same, consulting and filling `tokens` for JWT policies: a token that verified on this
+    /// host under this policy within the cache's lifetime (and before its `exp`) is allowed again
+    /// without a signature check. The client address is still checked on every request.
+    public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState,
+                         tokens: inout VerifiedTokenCache) -> AuthDecision {
         if !ipAllow.isEmpty, !ipAllow.contains(where: { $0.contains(request.clientAddress) }) {
             return .deny(AuthDenial(status: 403, wwwAuthenticate: nil, body: "forbidden\n",
                                     reason: "client address \(CIDRText.format(request.clientAddress)) is not in policy \(name)'s ipAllow"))
@@ -167,7 +181,7 @@ public struct CompiledAuthPolicy: Sendable {
         case .basic(let users)?:
             return evaluateBasic(request, users: users)
         case .jwt(let settings)?:
-            return evaluateJWT(request, settings: settings, now: now, state: keys(settings.jwksURL))
+            return evaluateJWT(request, settings: settings, now: now, keys: keys, tokens: &tokens)
         case .forward(let settings)?:
             return .forward(forwardSubrequest(request, settings: settings))
         }
@@ -183,17 +197,31 @@ public struct CompiledAuthPolicy: Sendable {
     /// The single `Authorization` field, split into scheme (lower-cased) and credentials
     /// (RFC 9110 §11.6.2, §11.4: `scheme 1*SP token68`).
     static func authorization(_ request: AuthRequest) -> Authorization {
-        let fields = request.values("authorization")
-        guard !fields.isEmpty else { return .missing }
-        guard fields.count == 1 else { return .malformed("several Authorization fields") }
-        let value = fields[0].utf8
-        guard let space = value.firstIndex(of: UInt8(ascii: " ")) else { return .malformed("no credentials after the scheme") }
-        let scheme = String(decoding: value[..<space], as: UTF8.self).lowercased()
-        let credentials = Array(value[space...].drop(while: { $0 == UInt8(ascii: " ") }))
-        let token68 = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
-        guard !credentials.isEmpty, credentials.allSatisfy(token68.contains) else { return .malformed("credentials are not token68") }
-        return .present(scheme: scheme, credentials: credentials)
+        var found: String?
+        for header in request.headers where header.name == "authorization" {
+            guard found == nil else { return .malformed("several Authorization fields") }
+            found = header.value
+        }
+        guard var value = found else { return .missing }
+        // Byte-wise over the contiguous UTF-8 (a JWT is ~1 KiB and this runs on every guarded request).
+        return value.withUTF8 { bytes -> Authorization in
+            guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return .malformed("no credentials after the scheme") }
+            var start = space
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
+            let credentials = UnsafeBufferPointer(rebasing: bytes[start...])
+            let table = token68
+            guard !credentials.isEmpty, credentials.allSatisfy({ table[Int($0)] }) else { return .malformed("credentials are not token68") }
+            let scheme = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<space]), as: UTF8.self).lowercased()
+            return .present(scheme: scheme, credentials: Array(credentials))
+        }
     }
+
+    /// RFC 9110 §11.2 token68 characters, as a table: this runs on every guarded request.
+    static let token68: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for byte in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8 { table[Int(byte)] = true }
+        return table
+    }()
 
     enum Authorization {
         case missing

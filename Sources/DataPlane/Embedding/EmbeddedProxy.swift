@@ -55,6 +55,12 @@ public final class EmbeddedProxy: @unchecked Sendable {
                                  challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool,
                                  certificates: certificates, authPolicies: { watcher.authPolicies })
         server = ProxyServer(services: services, group: group)
+        // Each new table's key sets are fetched as it goes live, so its first JWT requests need not wait.
+        let keySets = services.keySets
+        watcher.onSwap = { [weak watcher] _ in
+            keySets.prepare(urls: Set(watcher?.authPolicies?.policies.values.compactMap(\.jwksURL) ?? []))
+        }
+        watcher.otherErrors = { keySets.failures.sorted { $0.key < $1.key }.map { "JWKS \($0.key): \($0.value)" } }
         adminServer = AdminServer(group: group, readiness: {
             let status = watcher.currentStatus
             if let generation = status.generation { return (true, "serving generation \(generation) (revision \(status.revision ?? "?"))") }

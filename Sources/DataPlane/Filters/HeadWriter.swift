@@ -154,7 +154,8 @@ enum HeadWriter {
         return out
     }
 
-    /// A response the proxy makes itself (plain text).
+    /// A response the proxy makes itself: plain text and `no-store` unless `headers` carry their
+    /// own `content-type` / `cache-control` (lower-case names).
     static func localResponse(status: Int, reason: String, body: String, close: Bool, headers: [(String, String)] = [],
                               allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: 160 + body.utf8.count)
@@ -162,9 +163,12 @@ enum HeadWriter {
         out.writeString(String(status))
         out.writeStaticString(" ")
         out.writeString(reason)
-        out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
+        out.writeStaticString("\r\n")
+        if !headers.contains(where: { $0.0 == "content-type" }) { out.writeStaticString("content-type: text/plain; charset=utf-8\r\n") }
+        out.writeStaticString("content-length: ")
         out.writeString(String(body.utf8.count))
-        out.writeStaticString("\r\ncache-control: no-store\r\n")
+        out.writeStaticString("\r\n")
+        if !headers.contains(where: { $0.0 == "cache-control" }) { out.writeStaticString("cache-control: no-store\r\n") }
         for (name, value) in headers {
             out.writeString(name)
             out.writeStaticString(": ")
@@ -174,6 +178,40 @@ enum HeadWriter {
         if close { out.writeStaticString("connection: close\r\n") }
         out.writeStaticString("\r\n")
         out.writeString(body)
+        return out
+    }
+
+    /// Header names of an auth server's answer that are not passed on when it is relayed to the
+    /// client: hop-by-hop fields (RFC 9110 §7.6.1) and framing, which the proxy sets itself.
+    static let unrelayedHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+    ]
+
+    /// A forward-auth server's answer for the client, as the server sent it — status, headers
+    /// (`Location`, `WWW-Authenticate`, `Set-Cookie` …) and body — with the proxy's own framing.
+    /// `headOnly` (a HEAD request) keeps the length but sends no body.
+    static func relayedResponse(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8], headOnly: Bool,
+                                close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 256 + body.count)
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(status))
+        out.writeStaticString(" ")
+        out.writeString(reason.isEmpty ? "Unknown" : reason)
+        out.writeStaticString("\r\n")
+        for (name, value) in headers where !unrelayedHeaders.contains(name.lowercased()) {
+            // NIO's parser has already refused CR/LF in values; this keeps a NUL out as well.
+            guard !value.utf8.contains(0) else { continue }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("content-length: ")
+        out.writeString(String(body.count))
+        out.writeStaticString("\r\n")
+        if close { out.writeStaticString("connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        if !headOnly { out.writeBytes(body) }
         return out
     }
 

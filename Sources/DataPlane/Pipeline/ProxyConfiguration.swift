@@ -20,7 +20,11 @@ public struct ProxyConfiguration: Sendable {
     public var maxConnections = 10_000
     public var maxIdleUpstreamConnectionsPerEndpoint = 64
     public var scheme = "http"
-
+    /// Deadline of the proxy's own auth requests (a JWKS fetch, a forward-auth subrequest):
+    /// connecting and the whole answer. Past it the request fails closed (503).
+    public var authTimeout: TimeAmount = .seconds(5)
+    /// PEM file of roots trusted for https JWKS and forward-auth URLs instead of the system's.
+    public var authCAFile: String?
 
     public init() {}
 }

@@ -6,45 +6,110 @@ import NIOHTTP1  // HTTPResponseStatus only
 import Routing
 import Spec
 
-/// Auth on guarded routes: Basic credentials checked off the event loop, then forwarding.
+/// A guarded request whose auth decision needs slow or remote work (bcrypt, a JWKS fetch, a
+/// forward-auth subrequest): what is needed to finish it once the answer is there.
+struct HeldRequest {
+    var route: String
+    var host: String
+    /// For the access log (query values redacted).
+    var path: String
+    var method: String
+    var hasBody: Bool
+    var keepAlive: Bool
+    /// Forwards the request upstream with the grant's header lines added.
+    var forward: ([(name: String, value: String)]) -> Void
+}
+
+/// How a held request's auth ended.
+enum AuthOutcome {
+    case allow([(name: String, value: String)])
+    case deny(AuthDenial)
+    /// A forward-auth server's refusal, sent to the client as it came (login redirects, its own 401 pages).
+    case relay(AuthHTTPResponse)
+}
+
+/// Auth on guarded routes: checks that cannot finish on the event loop at once hold the request
+/// (its body bytes wait, reads pause) and resume it when they are done.
 extension ProxyHandler {
-    // MARK: Basic auth off the event loop
+    // MARK: Holding a request
 
-
-    func verifyBasic(_ job: BasicVerification, context: ChannelHandlerContext, route: String, host: String, path: String,
-                             hasBody: Bool, keepAlive: Bool, then forward: @escaping ([(name: String, value: String)]) -> Void) {
+    func holdForAuth() {
         authPending = true
         authHeldBody = []
         authRequestEnded = false
         pauseReads()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+    }
+
+    /// Finishes a held request: forwards it with what arrived meanwhile, or answers the client.
+    func resumeAfterAuth(_ outcome: AuthOutcome, held: HeldRequest) {
+        authPending = false
+        guard let context, !closing else { return }
+        // A refusal while the body is still arriving closes the connection (the rest of the body
+        // cannot be skipped reliably).
+        let close = requestOpen || !held.keepAlive
+        switch outcome {
+        case .allow(let grant):
+            held.forward(grant)
+            guard exchange != nil else { return }
+            // What arrived meanwhile goes upstream as if it had arrived now: sent at once when a
+            // pooled connection was attached synchronously above, buffered while one connects.
+            let arrived = authHeldBody
+            authHeldBody = []
+            for buffer in arrived { process(.body(buffer), context: context) }
+            if authRequestEnded { process(.end, context: context) }
+            if !held.hasBody || authRequestEnded { resumeReads() }
+        case .deny(let denial):
+            authHeldBody = []
+            respond(context, status: HTTPResponseStatus(statusCode: denial.status), body: denial.body, close: close,
+                    route: held.route, host: held.host, path: held.path,
+                    headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
+        case .relay(let answer):
+            authHeldBody = []
+            let response = HeadWriter.relayedResponse(status: answer.status, reason: answer.reason, headers: answer.headers,
+                                                      body: answer.body, headOnly: held.method == "HEAD", close: close,
+                                                      allocator: context.channel.allocator)
+            emit(context, response, status: answer.status, bodyBytes: answer.body.count, close: close,
+                 route: held.route, host: held.host, path: held.path)
+        }
+    }
+
+    // MARK: What a decision is made from
+
+    /// The client address as bytes for auth decisions, parsed once per connection (and again only
+    /// if a PROXY header changed it), not per request.
+    func clientAddressBytes() -> [UInt8]? {
+        if let parsed = parsedClientAddress, parsed.text == clientAddress { return parsed.bytes }
+        let bytes = CIDR.parseAddress(clientAddress)
+        parsedClientAddress = (clientAddress, bytes)
+        return bytes
+    }
+
+    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
+    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
+        bytes.withUnsafeReadableBytes { raw in
+            head.fields.map { field in
+                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
+            }
+        }
+    }
+
+    // MARK: Basic auth off the event loop
+
+    func verifyBasic(_ job: BasicVerification, context: ChannelHandlerContext, held: HeldRequest) {
+        holdForAuth()
+        let loopBound = NIOLoopBound((self, held), eventLoop: context.eventLoop)
         let services = self.services
         services.threadPool.runIfActive(eventLoop: context.eventLoop) { job.verify() }.whenComplete { result in
-            let handler = loopBound.value
-            handler.authPending = false
-            guard let context = handler.context, !handler.closing else { return }
+            let (handler, held) = loopBound.value
             switch result {
             case .success(.allow(let grant)):
                 services.credentialCache.withLockedValue { $0.insert(job.cacheKey, now: Date().timeIntervalSince1970) }
-                forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
-                guard let exchange = handler.exchange else { return }
-                // What arrived meanwhile goes upstream with the rest.
-                for buffer in handler.authHeldBody {
-                    exchange.bytesIn += buffer.readableBytes
-                    exchange.buffered.append(buffer)
-                }
-                handler.authHeldBody = []
-                if handler.authRequestEnded { exchange.requestEnded = true }
-                if !hasBody || handler.authRequestEnded { handler.resumeReads() }
+                handler.resumeAfterAuth(.allow(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) }), held: held)
             case .success(.deny(let denial)):
-                handler.authHeldBody = []
-                let close = handler.requestOpen || !keepAlive
-                handler.respond(context, status: HTTPResponseStatus(statusCode: denial.status), body: denial.body, close: close,
-                                route: route, host: host, path: path, headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
+                handler.resumeAfterAuth(.deny(denial), held: held)
             case .success, .failure:
-                handler.authHeldBody = []
-                handler.respond(context, status: .serviceUnavailable, body: "authentication could not be checked\n", close: true,
-                                route: route, host: host, path: path)
+                handler.resumeAfterAuth(.deny(AuthDenial(status: 503, wwwAuthenticate: nil, body: "authentication could not be checked\n",
+                                                         reason: "bcrypt did not run")), held: held)
             }
         }
     }

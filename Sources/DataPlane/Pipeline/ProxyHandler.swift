@@ -57,6 +57,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
     let isTLS: Bool
     var pendingLocalHeaders: [(String, String)] = []
+    var parsedClientAddress: (text: String, bytes: [UInt8]?)?
 
     init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
@@ -412,6 +413,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return local(.permanentRedirect, "moved to \(location)\n", route: "redirect-https", host: host, path: logPath,
                          headers: [("location", location)])
         }
+        // OAuth resource metadata (RFC 9728) of a host with JWT-guarded routes, before routing:
+        // MCP clients look for it at this fixed path, whatever the routes say.
+        if method == "GET", path.hasPrefix(CompiledAuthPolicy.protectedResourceMetadataPath),
+           let document = protectedResourceMetadata(path: path, host: host, matcher: matcher) {
+            return local(.ok, document, route: "oauth-protected-resource", host: host, path: logPath,
+                         headers: [("content-type", "application/json"), ("cache-control", "max-age=300")])
+        }
         let compiledRoute: RouteMatcher.CompiledRoute
         let hostEntry: RouteTableDocument.HostEntry
         switch matcher.match(host: host, path: path, method: method) {
@@ -432,20 +440,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                            remove: [], grant: [])
         }
         let policies = services.authPolicies()
-        let remove = (policies?.alwaysRemoveHeaders ?? []).filter { !$0.hasPrefix("x-auth-") }
+        // A guarded route is never served unguarded: anything unknown fails closed.
+        guard let policy = policies?[policyName], let address = clientAddressBytes() else {
+            return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
+        }
+        // The target is the normalized path, as routed: an auth server told `/public/../admin`
+        // could judge a path other than the one the upstream will serve.
+        let request = AuthRequest(method: method, host: host, target: query.map { path + "?" + $0 } ?? path, scheme: isTLS ? "https" : "http",
+                                  headers: Self.headerList(head, bytes: bytes), clientAddress: address)
+        // Identity headers under any name and forward auth's copyHeaders, as the client sent them
+        // (X-Auth-* are dropped as forged by HeadWriter on every route anyway).
+        let remove = policies?.headersToRemoveByPolicy[policyName] ?? policy.headersToRemove
         let forward = { [self] (grant: [(name: String, value: String)]) in
             self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
                          logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
                          remove: remove, grant: grant)
         }
-        // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let policy = policies?[policyName],
-              let request = AuthRequest(method: method, host: host, target: targetText, scheme: isTLS ? "https" : "http",
-                                        headers: Self.headerList(head, bytes: bytes), clientAddress: clientAddress) else {
-            return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
-        }
+        let held = HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
+                               forward: forward)
         let now = Date().timeIntervalSince1970
-        switch policy.evaluate(request, now: now, keys: { _ in .unavailable(reason: "this proxy does not fetch JWKS yet") }) {
+        let keySets = services.keySets
+        let decision = policy.evaluate(request, now: now, keys: { keySets.state($0, now: now) },
+                                       tokens: &services.tokenCache(for: context.eventLoop).tokens)
+        switch decision {
         case .allow(let grant):
             forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
         case .deny(let denial):
@@ -456,21 +473,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                case .allow(let grant) = job.cachedDecision {
                 return forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
             }
-            verifyBasic(job, context: context, route: entry.route, host: host, path: logPath, hasBody: hasBody, keepAlive: keepAlive,
-                        then: forward)
-        case .forward:
-            local(.serviceUnavailable, "forward auth is not enforced by this proxy yet\n", route: entry.route, host: host, path: logPath)
-        case .needKeys:
-            local(.serviceUnavailable, "the token issuer's keys are not available\n", route: entry.route, host: host, path: logPath)
-        }
-    }
-
-    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
-    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
-        bytes.withUnsafeReadableBytes { raw in
-            head.fields.map { field in
-                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
-            }
+            verifyBasic(job, context: context, held: held)
+        case .forward(let subrequest):
+            forwardAuth(subrequest, policy: policy, context: context, held: held)
+        case .needKeys(let needed):
+            awaitKeys(needed, policy: policy, request: request, context: context, held: held)
         }
     }
 
@@ -618,12 +625,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
                          route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
+        let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
+                                                headers: headers, allocator: context.channel.allocator)
+        emit(context, response, status: Int(status.code), bodyBytes: body.utf8.count, close: close, route: route, host: host,
+             path: path, exchange: exchange)
+    }
+
+    /// Writes a whole response the proxy made (or relays from an auth server), logs it, and
+    /// either closes the connection after it or goes on with the next request.
+    func emit(_ context: ChannelHandlerContext, _ response: ByteBuffer, status: Int, bodyBytes: Int, close: Bool,
+              route: String, host: String, path: String, exchange: Exchange? = nil) {
         if close {
             closing = true
             pauseReads()
         }
-        let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
-                                                headers: headers, allocator: context.channel.allocator)
         let start = exchange?.start ?? .now()
         if close {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -634,8 +649,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context.writeAndFlush(wrapOutboundOut(response), promise: nil)
             armTimer(services.configuration.idleTimeout, reason: "idle")
         }
-        record(status: Int(status.code), route: route, host: host, path: path, method: exchange?.method ?? "-",
-               start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: body.utf8.count, upstream: exchange?.endpoint?.description ?? "-",
+        record(status: status, route: route, host: host, path: path, method: exchange?.method ?? "-",
+               start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: bodyBytes, upstream: exchange?.endpoint?.description ?? "-",
                revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }

@@ -12,6 +12,10 @@ public final class ProxyServices: @unchecked Sendable {
     public let authPolicies: @Sendable () -> AuthPolicySet?
     /// Basic credentials that passed bcrypt recently (by hash of the credentials, never the password).
     let credentialCache = NIOLockedValueBox(CredentialCache(ttl: 60, capacity: 10_000))
+    /// The JWK sets of the served JWT policies, by URL.
+    let keySets: KeySetStore
+    /// Sends forward-auth subrequests (and JWKS fetches, through `keySets`).
+    let authClient: AuthHTTPClient
     /// The certificates HTTPS listeners serve (nil: no HTTPS listener).
     public let certificates: CertificateStore?
     /// Port named in redirects from plain HTTP to HTTPS (the first HTTPS listener's, known once
@@ -24,6 +28,7 @@ public final class ProxyServices: @unchecked Sendable {
     let challenges: ChallengeStore?
     let threadPool: NIOThreadPool
     private let pools: [ObjectIdentifier: UpstreamPool]
+    private let tokenCaches: [ObjectIdentifier: LoopTokenCache]
     private let idPrefix: String
 
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
@@ -39,12 +44,17 @@ public final class ProxyServices: @unchecked Sendable {
         self.challenges = challenges
         self.threadPool = threadPool
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        var tokenCaches: [ObjectIdentifier: LoopTokenCache] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
             let pool = UpstreamPool(eventLoop: loop, configuration: configuration)
             pool.loopIndex = index
             pools[ObjectIdentifier(loop)] = pool
+            tokenCaches[ObjectIdentifier(loop)] = LoopTokenCache()
         }
         self.pools = pools
+        self.tokenCaches = tokenCaches
+        authClient = AuthHTTPClient(caFile: configuration.authCAFile)
+        keySets = KeySetStore(client: authClient, group: group, timeout: configuration.authTimeout)
         var random = SystemRandomNumberGenerator()
         idPrefix = String(random.next() & 0xffff_ffff, radix: 16)
     }
@@ -54,6 +64,12 @@ public final class ProxyServices: @unchecked Sendable {
         preconditionFailure("no upstream pool for event loop \(loop)")
     }
 
+    /// The verified-token cache of `loop`'s connections (used on that loop only: no lock).
+    func tokenCache(for loop: EventLoop) -> LoopTokenCache {
+        if let cache = tokenCaches[ObjectIdentifier(loop)] { return cache }
+        preconditionFailure("no token cache for event loop \(loop)")
+    }
+
     /// A request id unique to this replica's lifetime: `<random prefix>-<loop>-<sequence>`.
     /// Called on `pool`'s event loop.
     func nextRequestID(on pool: UpstreamPool) -> String {
@@ -61,4 +77,11 @@ public final class ProxyServices: @unchecked Sendable {
         if pool.requestIDStem.isEmpty { pool.requestIDStem = idPrefix + "-" + String(pool.loopIndex) + "-" }
         return pool.requestIDStem + String(pool.requestSequence, radix: 16)
     }
+}
+
+/// One event loop's `VerifiedTokenCache`: a JWT checked on a connection of the loop is not
+/// checked again on the next request (same or another connection of the loop) for a while.
+/// Touched only on its loop, so it needs no lock.
+final class LoopTokenCache: @unchecked Sendable {
+    var tokens = VerifiedTokenCache(ttl: 30, capacity: 10_000)
 }

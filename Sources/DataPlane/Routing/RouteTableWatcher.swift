@@ -46,6 +46,9 @@ public final class RouteTableWatcher: @unchecked Sendable {
     public var certificates: CertificateStore?
     /// Called on the watcher thread after each swap (metrics, logs).
     public var onSwap: (@Sendable (RouteMatcher) -> Void)?
+    /// Problems of other parts of the replica (key sets that cannot be fetched), added to the
+    /// heartbeat's `last_error` so `berth status` shows them.
+    public var otherErrors: (@Sendable () -> [String])?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -173,7 +176,8 @@ public final class RouteTableWatcher: @unchecked Sendable {
         let key = configuration.prefix + "proxy:" + configuration.replicaID
         var fields = ["started_at", startedAt, "pid", String(getpid()), "host", ProcessInfo.processInfo.hostName,
                       "generation", current.generation.map(String.init) ?? "", "revision", current.revision ?? "",
-                      "last_error", current.lastError ?? "", "seen_at", ISO8601DateFormatter().string(from: Date())]
+                      "last_error", ([current.lastError].compactMap { $0 } + (otherErrors?() ?? [])).joined(separator: "; "),
+                      "seen_at", ISO8601DateFormatter().string(from: Date())]
         if fields.count % 2 != 0 { fields.removeLast() }
         let replies = try connection.pipeline([["HSET", key] + fields, ["PEXPIRE", key, String(configuration.heartbeatTTLMilliseconds)]])
         if let error = replies.compactMap(\.errorMessage).first { throw RedisError(serverReply: error) }

@@ -6,6 +6,9 @@
 //   1: header NUL payload NUL signature NUL jwks — the harness base64url-encodes the first three
 //   2: jwks                  — a key set alone
 //   3: an Authorization header value, through bearer, basic and JWT policies
+//   4: a URL the proxy would request itself (a jwksURL, a forward-auth url)
+//   5: Cache-Control field values of a JWKS answer (NUL-separated)
+// (bytes 6 and up wrap around: the mode is the first byte modulo 6)
 //
 // Invariants:
 //  - nothing crashes or traps;
@@ -15,7 +18,10 @@
 //  - a verified token satisfies the policy it was checked against (issuer, audience, scope, time);
 //  - a key set never holds more than its key limit, and each key verifies only its own algorithm;
 //  - a decision is allow, needKeys or a denial with status 401/403/503; bearer/JWT denials carry
-//    a challenge without CR/LF.
+//    a challenge without CR/LF;
+//  - an accepted outbound URL has a port in 1...65535, a target starting with '/', only printable
+//    ASCII, and its own text parses back to the same URL; a JWKS URL is https or loopback;
+//  - a key set's lifetime is always within 1 minute...24 hours, and the minimum under no-store.
 import Auth
 import CFuzzerDriver
 import Spec
@@ -97,12 +103,26 @@ private func checkDecision(_ decision: AuthDecision, bearerStyle: Bool) {
     }
 }
 
+private func checkOutboundURL(_ text: String) {
+    let keySet = try? OutboundURL.keySet(text).get()
+    guard let url = OutboundURL(text) else {
+        if keySet != nil { violation("a JWKS URL was accepted that is not a URL") }
+        return
+    }
+    if !(1...65535).contains(url.port) { violation("port \(url.port)") }
+    if !url.target.hasPrefix("/") { violation("target \(url.target)") }
+    if url.host.isEmpty || url.host != url.host.lowercased() { violation("host \(url.host)") }
+    if !(url.description.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }) { violation("unprintable bytes in \(url.description)") }
+    if OutboundURL(url.description) != url { violation("\(url.description) does not parse back to the same URL") }
+    if let keySet, !(keySet.isTLS || keySet.isLoopback) { violation("a plain-http JWKS URL off loopback: \(text)") }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let rest = bytes[1...]
-    switch bytes[0] & 3 {
+    switch bytes[0] % 6 {
     case 0:
         let parts = split(rest, parts: 2)
         checkToken(parts[0], keys: checkKeySet(parts[1]))
@@ -112,6 +132,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         checkToken(Array(token.utf8), keys: checkKeySet(parts[3]))
     case 2:
         _ = checkKeySet(Array(rest))
+    case 4:
+        guard let text = String(validating: rest, as: UTF8.self) else { return 0 }
+        checkOutboundURL(text)
+    case 5:
+        let values = rest.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let seconds = KeySetLifetime.seconds(cacheControl: values)
+        if !(KeySetLifetime.minimum...KeySetLifetime.maximum).contains(seconds) { violation("lifetime \(seconds) out of bounds") }
+        if seconds != KeySetLifetime.seconds(cacheControl: values) { violation("lifetime is not deterministic") }
+        if values.contains(where: { $0.lowercased() == "no-store" }), seconds != KeySetLifetime.minimum { violation("no-store gave \(seconds)") }
     default:
         guard let value = String(validating: rest, as: UTF8.self) else { return 0 }
         let keys = try? JSONWebKeySet.parse(Array(#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.utf8))
