@@ -43,14 +43,7 @@ public struct StatusReport: Sendable {
         }
         if let text = fields["diagnostics"], !text.isEmpty { report.diagnostics = (try? JSONValue.parse(text))?.arrayValue ?? [] }
 
-        var cursor = "0"
-        var heartbeatKeys: [String] = []
-        repeat {
-            let reply = try connection.send(["SCAN", cursor, "MATCH", prefix + "proxy:*", "COUNT", "500"])
-            let parts = reply.array ?? []
-            cursor = parts.first?.string ?? "0"
-            heartbeatKeys += (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
-        } while cursor != "0"
+        let heartbeatKeys = try Self.heartbeatKeys(connection, prefix: prefix)
         if !heartbeatKeys.isEmpty {
             let hashes = try connection.pipeline(heartbeatKeys.sorted().map { ["HGETALL", $0] })
             for (key, hash) in zip(heartbeatKeys.sorted(), hashes) {
@@ -65,6 +58,19 @@ public struct StatusReport: Sendable {
             }
         }
         return report
+    }
+
+    /// Every proxy heartbeat key (`<prefix>proxy:*`; they expire when a replica dies), by SCAN.
+    static func heartbeatKeys(_ connection: RedisConnection, prefix: String) throws -> [String] {
+        var cursor = "0"
+        var keys: [String] = []
+        repeat {
+            let reply = try connection.send(["SCAN", cursor, "MATCH", prefix + "proxy:*", "COUNT", "500"])
+            let parts = reply.array ?? []
+            cursor = parts.first?.string ?? "0"
+            keys += (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
+        } while cursor != "0"
+        return keys
     }
 
     public var liveReplicas: [Replica] { replicas.filter { $0.generation == liveGeneration && liveGeneration > 0 } }

@@ -68,14 +68,7 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
     /// Reads every heartbeat (`proxy:*`, which expire when a replica dies) for its generation.
     public func proxyGenerations() throws -> [String: Int] {
         try run {
-            var keysFound: [String] = []
-            var cursor = "0"
-            repeat {
-                let reply = try connection.send(["SCAN", cursor, "MATCH", keys.prefix + "proxy:*", "COUNT", "500"])
-                let parts = reply.array ?? []
-                cursor = parts.first?.string ?? "0"
-                keysFound += (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
-            } while cursor != "0"
+            let keysFound = try StatusReport.heartbeatKeys(connection, prefix: keys.prefix)
             guard !keysFound.isEmpty else { return [:] }
             let replies = try connection.pipeline(keysFound.map { ["HGET", $0, "generation"] })
             var result: [String: Int] = [:]
