@@ -176,7 +176,9 @@ enum InstanceRepos {
     }
 
     /// A python3 process serving `/version` and `/healthz` (500 when `healthy` is false).
-    static func processInstance(_ name: String, script: String, version: String, replicas: Int = 1, healthy: Bool = true) -> String {
+    /// With `sickPrefix`, a replica's /healthz answers 500 while the file `<sickPrefix><its port>` exists.
+    static func processInstance(_ name: String, script: String, version: String, replicas: Int = 1, healthy: Bool = true,
+                                sickPrefix: String = "/nonexistent/") -> String {
         """
         apiVersion: berth/v1
         kind: Instance
@@ -184,7 +186,7 @@ enum InstanceRepos {
         spec:
           runtime: process
           command: ["python3", "\(script)"]
-          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")"}
+          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")", SICK_FILE_PREFIX: "\(sickPrefix)"}
           replicas: \(replicas)
           ports:
             - {name: http}
@@ -198,7 +200,8 @@ enum InstanceRepos {
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_GET(self):
-                if self.path == "/healthz" and os.environ.get("SICK"):
+                sick_file = os.environ.get("SICK_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]
+                if self.path == "/healthz" and (os.environ.get("SICK") or os.path.exists(sick_file)):
                     status, body = 500, b"sick\\n"
                 elif self.path == "/healthz":
                     status, body = 200, b"ok\\n"

@@ -18,11 +18,12 @@ import TestSupport
         return found
     }
 
-    static func stack(version: String, replicas: Int, holder: String) throws -> (InstanceStack, String) {
+    static func stack(version: String, replicas: Int, holder: String, sickPrefix: String = "/nonexistent/") throws -> (InstanceStack, String) {
         // Outside the repository (the controller reads YAML only, but the script is not desired state).
         let script = NSTemporaryDirectory() + "berth-pyserver-\(UUID().uuidString).py"
         try InstanceRepos.pythonServer.write(toFile: script, atomically: true, encoding: .utf8)
-        let files = InstanceRepos.files(instance: InstanceRepos.processInstance("api", script: script, version: version, replicas: replicas), instanceName: "api")
+        let files = InstanceRepos.files(instance: InstanceRepos.processInstance("api", script: script, version: version, replicas: replicas,
+                                                                                sickPrefix: sickPrefix), instanceName: "api")
         return (try InstanceStack(files: files, docker: false, holder: holder), script)
     }
 
@@ -96,5 +97,29 @@ import TestSupport
         #expect(try stack.proxy.get("/version", host: host).body == "v1\n")
         #expect(second.process.signal(SIGTERM, waitingUpTo: 30) == 0)
         #expect(eventually(timeout: 10) { Self.processes(namespace: stack.namespace).isEmpty })
+    }
+
+    @Test("a running replica that starts failing its health check leaves the route table, and comes back when it passes again")
+    func unhealthyReplicaIsNotRouted() throws {
+        let sick = try TemporaryDirectory(prefix: "berth-sick")
+        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-health", sickPrefix: sick.path + "/sick-")
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
+        let both = try stack.endpoints(host: host, route: "web")
+        let (failing, healthy) = (both[0], both[1])
+
+        try "".write(toFile: sick.path + "/sick-\(failing)", atomically: true, encoding: .utf8)
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == [healthy] }, "\(stack.log)")
+        let message = try stack.condition("Instance/api")?["message"]?.stringValue ?? ""
+        #expect(message.contains("failed 3 health checks in a row") && message.contains("HTTP 500"), "\(message)")
+        #expect(try stack.condition("Instance/api")?["condition"]?.stringValue == "Progressing")
+        #expect(try (0..<20).allSatisfy { _ in try stack.proxy.get("/version", host: host).status == 200 })
+        #expect(Self.processes(namespace: stack.namespace).count == 2, "an unready replica keeps running")
+
+        try FileManager.default.removeItem(atPath: sick.path + "/sick-\(failing)")
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == both }, "\(stack.log)")
+        #expect(eventually(timeout: 10) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" })
     }
 }

@@ -168,4 +168,32 @@ import Spec
         #expect(DockerRuntime.exitStatus("Exited (137) 3 seconds ago") == 137)
         #expect(DockerRuntime.demultiplex([1, 0, 0, 0, 0, 0, 0, 3] + Array("abc".utf8) + [2, 0, 0, 0, 0, 0, 0, 1] + Array("d".utf8)) == Array("abcd".utf8))
     }
+
+    @Test("replicas failing their health checks leave the route table; when every one fails, all stay listed")
+    func unreadyReplicas() throws {
+        let web = Self.web(replicas: 2)
+        var configuration = PlannerConfiguration(portRange: 20000...20009)
+        configuration.runtimes = [.docker]
+        let owners = PortOwner.owners(of: web)
+        var record = Self.record(web)
+        for (index, owner) in owners.enumerated() { record.ports[owner.description] = 20000 + index }
+        func plan(unready: [String]) -> Plan {
+            let observed = ObservedState(inventory: [web.id: record], ports: [20000: owners[0].description, 20001: owners[1].description],
+                                         runtime: RuntimeObservation(replicas: [Self.replica(web, 0), Self.replica(web, 1)],
+                                                                     unready: Dictionary(uniqueKeysWithValues: unready.map { ($0, "failed 3 health checks in a row") })))
+            let route = Resource.route(Route(name: "r", domain: "d", path: "/", to: .instance(name: "web", port: "http")))
+            let domain = Resource.domain(Domain(name: "d", hosts: ["d.example.test"]))
+            return Planner.plan(desired: DesiredState(resources: [domain, .instance(web), route]), revision: "r", origin: "t",
+                                observed: observed, configuration: configuration)
+        }
+        func ports(_ plan: Plan) -> [Int] {
+            guard case .instance(_, _, let endpoints) = plan.routeTable.after.hosts.first?.routes.first?.upstream else { return [] }
+            return endpoints.map(\.port).sorted()
+        }
+        #expect(ports(plan(unready: [])) == [20000, 20001])
+        let one = plan(unready: [web.replicaName(1)])
+        #expect(ports(one) == [20000])
+        #expect(one.changes.first { $0.id == web.id }?.pending.first?.contains("not routed until it passes again") == true)
+        #expect(ports(plan(unready: [web.replicaName(0), web.replicaName(1)])) == [20000, 20001])
+    }
 }

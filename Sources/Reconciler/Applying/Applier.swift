@@ -195,10 +195,13 @@ public struct Applier {
                   case .instance(let instance) = resource else { return nil }
             return (instance.name, instance)
         }, uniquingKeysWith: { a, _ in a })
+        // Replicas failing their health checks are left out; one restarted and gated by this apply is back.
+        let unready = Set(plan.unready.keys).subtracting(plan.replicas.filter { $0.kind == .start && !skipped.contains($0.instance) }.map(\.name))
         let table = RouteTableCompiler.compile(plan.desired, revision: plan.revision, generation: plan.routeTable.observedGeneration + 1,
                                                certificates: fingerprints) { instance, portName in
             let (serving, ports) = skipped.contains(instance.name) ? (previous[instance.name] ?? instance, heldBefore) : (instance, assigned)
-            return PortOwner.owners(of: serving).filter { $0.port == portName }.compactMap { owner in
+            let owners = PortOwner.owners(of: serving).filter { $0.port == portName }
+            return WorkloadPlanner.routed(owners, of: serving, unready: unready).compactMap { owner in
                 ports[owner.description].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
             }
         }

@@ -97,6 +97,8 @@ public final class Controller: @unchecked Sendable {
     private var issuer: RedisCertificateIssuer?
     /// The container and process runtimes (made at init; they connect on first use).
     public let runtimes: RuntimeSet
+    /// Checks running replicas between passes; a change of readiness triggers a pass.
+    private let health = HealthMonitor()
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
@@ -125,6 +127,7 @@ public final class Controller: @unchecked Sendable {
         snapshotState.holder = configuration.holder
         // A process that exits is restarted by the next pass: run it now rather than at the interval.
         process?.onExit = { [weak self] name in self?.trigger("replica-exited \(name)") }
+        health.onChange = { [weak self] name in self?.trigger("health \(name)") }
     }
 
     // MARK: Running
@@ -193,6 +196,7 @@ public final class Controller: @unchecked Sendable {
         renewer?.connection.close()
         issuer?.shutdown()
         issuer = nil
+        health.stop()
         // Processes are the controller's children and stop with it; containers keep running.
         (runtimes.process as? ProcessRuntime)?.stopAll(graceSeconds: configuration.rollout.stopGraceSeconds)
         lock.withLock { snapshotState.leader = false }
@@ -270,7 +274,13 @@ public final class Controller: @unchecked Sendable {
             if let desired {
                 try checkLease()
                 var observed = try store.observe(fingerprint: false)
-                if !runtimes.kinds.isEmpty { observed.runtime = runtimes.observe(portRange: configuration.planner.portRange) }
+                if !runtimes.kinds.isEmpty {
+                    var runtime = runtimes.observe(portRange: configuration.planner.portRange)
+                    health.watch(Self.healthTargets(runtime, inventory: observed.inventory))
+                    let running = Set(runtime.replicas.filter(\.isRunning).map(\.name))
+                    runtime.unready = health.unready.filter { running.contains($0.key) }
+                    observed.runtime = runtime
+                }
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
                                         observed: observed, configuration: configuration.planner, now: now())
                 record.changes = Self.describe(plan)
@@ -348,6 +358,20 @@ public final class Controller: @unchecked Sendable {
             dropLeadership()
         } catch {
             if record.error == nil { record.error = "could not record status: \(error)" }
+        }
+    }
+
+    /// Running replicas of the live template of instances with a health check, and where to check them.
+    static func healthTargets(_ runtime: RuntimeObservation, inventory: [ResourceID: InventoryRecord]) -> [HealthMonitor.Target] {
+        runtime.replicas.compactMap { replica in
+            guard replica.isRunning, let record = inventory[ResourceID(.instance, replica.instance)],
+                  let resource = try? record.resource(), case .instance(let instance) = resource,
+                  instance.templateHash == replica.templateHash, let health = instance.health, let first = instance.ports.first,
+                  let port = record.ports[PortOwner(instance: instance.name, templateHash: instance.templateHash, replica: replica.replica, port: first.name).description]
+            else { return nil }
+            return HealthMonitor.Target(name: replica.name, address: HealthProbe.address(for: instance.runtime == .docker ? instance.bindAddress : "127.0.0.1"),
+                                        port: port, path: health.path, intervalMilliseconds: health.intervalMilliseconds,
+                                        timeoutMilliseconds: health.timeoutMilliseconds)
         }
     }
 

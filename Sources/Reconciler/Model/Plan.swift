@@ -50,6 +50,8 @@ public struct Plan: Sendable {
     public var certificates: [CertificateChange] = []
     /// Replicas to start and stop (empty when the runtimes were not observed).
     public var replicas: [ReplicaChange] = []
+    /// Running replicas failing their health checks, left out of the route table (name → why).
+    public var unready: [String: String] = [:]
     /// Ports Berth leases that something it does not own publishes.
     public var conflicts: [ChangeReason] = []
     /// Who may reach each path before and after the route-table change, and what that exposes.

@@ -84,6 +84,13 @@ public enum Planner {
                 if changes[index].action == .noop, !drift.isEmpty { changes[index].action = .update }
             }
             changes[index].reasons += conflicts.filter { $0.message.contains("leased to \(name) replica") }
+            if let instance = desired.instance(named: name), let unready = observed.runtime?.unready, !unready.isEmpty {
+                let failing = (0..<instance.replicas).compactMap { replica in unready[instance.replicaName(replica)].map { (replica, $0) } }
+                let routedAnyway = failing.count == instance.replicas
+                for (replica, why) in failing {
+                    changes[index].pending.append("replica \(replica) \(why); " + (routedAnyway ? "every replica fails, so all stay routed" : "not routed until it passes again"))
+                }
+            }
             if let instance = desired.instance(named: name), let problem = observed.runtime?.unavailable[instance.runtime] {
                 changes[index].pending.append("the \(instance.runtime.rawValue) runtime cannot be reached, nothing is started or stopped: \(problem)")
             }
@@ -98,8 +105,8 @@ public enum Planner {
         // An unchanged table guards every path as before: nothing to compare.
         let authImpact = routeTable.action == .noop ? AuthImpact.none : AuthImpact(before: routeTable.before, after: routeTable.after)
         return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
-                    ports: ports.changes, routeTable: routeTable, certificates: certificates, replicas: replicas, conflicts: conflicts,
-                    authImpact: authImpact, desired: desired)
+                    ports: ports.changes, routeTable: routeTable, certificates: certificates, replicas: replicas,
+                    unready: observed.runtime?.unready ?? [:], conflicts: conflicts, authImpact: authImpact, desired: desired)
     }
 
     static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {
@@ -132,12 +139,14 @@ public enum Planner {
         // set of ports and set of certificates. Certificates are as observed; the applier
         // recompiles with what it issues.
         let certificates = observed.certificateFingerprints
+        let unready = Set(observed.runtime?.unready.keys.map { $0 } ?? [])
         let memoKey = configuration.endpointAddress + "|" + ports.assigned.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+            + "|" + unready.sorted().joined(separator: ",")
             + "|" + certificates.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
         let compiled = desired.memoizedRouteTable(key: memoKey) {
             let table = RouteTableCompiler.compile(desired, revision: revision, generation: observed.generation + 1,
                                                    certificates: certificates) { instance, portName in
-                PortOwner.owners(of: instance).filter { $0.port == portName }.compactMap { owner in
+                WorkloadPlanner.routed(PortOwner.owners(of: instance).filter { $0.port == portName }, of: instance, unready: unready).compactMap { owner in
                     ports.assigned[owner].map { RouteTableDocument.Endpoint(address: configuration.endpointAddress, port: $0, replica: owner.replica) }
                 }
             }

@@ -109,6 +109,15 @@ public enum WorkloadPlanner {
         }
     }
 
+    /// The owners of one instance port that the route table lists: those of replicas passing their
+    /// health checks. When none passes, all are listed (a proxy then still tries them, and its passive
+    /// health skips the dead ones) rather than none.
+    public static func routed(_ owners: [PortOwner], of instance: Instance, unready: Set<String>) -> [PortOwner] {
+        guard !unready.isEmpty else { return owners }
+        let ready = owners.filter { !unready.contains(instance.replicaName($0.replica)) }
+        return ready.isEmpty ? owners : ready
+    }
+
     static func describe(_ instance: Instance) -> String {
         switch instance.runtime {
         case .docker: "image \(instance.image ?? "?")" + (instance.command.isEmpty ? "" : " running `\(instance.command.joined(separator: " "))`")

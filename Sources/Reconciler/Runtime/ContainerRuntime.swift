@@ -122,10 +122,14 @@ public struct RuntimeObservation: Sendable, Equatable {
     public var foreign: [ForeignPortHolder] = []
     /// Runtimes that could not be read this pass (their replicas are left alone, not re-created).
     public var unavailable: [Instance.Runtime: String] = [:]
-    public init(replicas: [ObservedReplica] = [], foreign: [ForeignPortHolder] = [], unavailable: [Instance.Runtime: String] = [:]) {
+    /// Running replicas failing their health checks (name → what the checks saw): not routed.
+    public var unready: [String: String] = [:]
+    public init(replicas: [ObservedReplica] = [], foreign: [ForeignPortHolder] = [], unavailable: [Instance.Runtime: String] = [:],
+                unready: [String: String] = [:]) {
         self.replicas = replicas
         self.foreign = foreign
         self.unavailable = unavailable
+        self.unready = unready
     }
 }
 
