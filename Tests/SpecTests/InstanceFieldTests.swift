@@ -60,3 +60,22 @@ import Testing
         #expect(result.diagnostics.allSatisfy { $0.location.line >= 5 }, "every error points into the spec: \(result.diagnostics.map(\.rendered))")
     }
 }
+
+/// Basic users: a bcrypt cost that would stall the proxy is refused with the fix.
+@Suite struct BcryptCostTests {
+    @Test func costAboveTheCapIsAnError() {
+        func load(_ hash: String) -> LoadResult {
+            let yaml = "apiVersion: berth/v1\nkind: AuthPolicy\nmetadata: {name: office}\nspec:\n  basic:\n    users:\n      - {name: ann, bcrypt: \"\(hash)\"}\n"
+            return SpecLoader.load(files: [(path: "auth.yaml", contents: Array(yaml.utf8))])
+        }
+        let salt = "$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"
+        #expect(load("$2b$12" + salt).isValid)
+        #expect(load("$2b$14" + salt).isValid)
+        let tooSlow = load("$2b$16" + salt)
+        #expect(!tooSlow.isValid)
+        let diagnostic = tooSlow.diagnostics.first
+        #expect(diagnostic?.message.contains("has cost 16: each check would take about 9 s") == true, "\(tooSlow.diagnostics.map(\.rendered))")
+        #expect(diagnostic?.hint?.contains("htpasswd -nbBC 12 ann PASSWORD") == true)
+        #expect(diagnostic?.location.line == 7)
+    }
+}

@@ -134,6 +134,15 @@ extension SpecLoader {
                 reader.error("invalid-hash", entry["bcrypt"], "\(path).bcrypt \(problem)")
                 return nil
             }
+            // The proxy checks a password on every uncached request: a cost far above the usual
+            // makes each check take seconds, and a handful of wrong passwords stalls the route.
+            if let cost = Int(hash.dropFirst(4).prefix(2)), cost > Formats.maximumBcryptCost {
+                let seconds = (15 << (cost - 10)) / 100  // ≈ 0.15 s at cost 10, doubling per step
+                reader.error("bcrypt-cost", entry["bcrypt"],
+                             "\(path).bcrypt has cost \(cost): each check would take about \(seconds < 100 ? "\(seconds) s" : "\(seconds / 60) min") on the proxy",
+                             hint: "re-hash it with cost 10–\(Formats.maximumBcryptCost), e.g. `htpasswd -nbBC 12 \(name) PASSWORD`")
+                return nil
+            }
             return AuthPolicy.BasicUser(name: name, bcrypt: hash)
         }) else { return nil }
         if users.isEmpty {

