@@ -177,8 +177,9 @@ enum InstanceRepos {
 
     /// A python3 process serving `/version` and `/healthz` (500 when `healthy` is false).
     /// With `sickPrefix`, a replica's /healthz answers 500 while the file `<sickPrefix><its port>` exists.
+    /// With `exitAfter` (seconds), each replica exits with status 3 that long after it started.
     static func processInstance(_ name: String, script: String, version: String, replicas: Int = 1, healthy: Bool = true,
-                                sickPrefix: String = "/nonexistent/") -> String {
+                                sickPrefix: String = "/nonexistent/", exitAfter: String = "") -> String {
         """
         apiVersion: berth/v1
         kind: Instance
@@ -186,7 +187,7 @@ enum InstanceRepos {
         spec:
           runtime: process
           command: ["python3", "\(script)"]
-          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")", SICK_FILE_PREFIX: "\(sickPrefix)"}
+          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")", SICK_FILE_PREFIX: "\(sickPrefix)", EXIT_AFTER: "\(exitAfter)"}
           replicas: \(replicas)
           ports:
             - {name: http}
@@ -213,6 +214,9 @@ enum InstanceRepos {
                 self.wfile.write(body)
             def log_message(self, *args):
                 pass
+        if os.environ.get("EXIT_AFTER"):
+            import threading
+            threading.Timer(float(os.environ["EXIT_AFTER"]), lambda: os._exit(3)).start()
         http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT_HTTP"])), Handler).serve_forever()
 
         """

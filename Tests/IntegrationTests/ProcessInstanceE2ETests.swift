@@ -18,12 +18,12 @@ import TestSupport
         return found
     }
 
-    static func stack(version: String, replicas: Int, holder: String, sickPrefix: String = "/nonexistent/") throws -> (InstanceStack, String) {
+    static func stack(version: String, replicas: Int, holder: String, sickPrefix: String = "/nonexistent/", exitAfter: String = "") throws -> (InstanceStack, String) {
         // Outside the repository (the controller reads YAML only, but the script is not desired state).
         let script = NSTemporaryDirectory() + "berth-pyserver-\(UUID().uuidString).py"
         try InstanceRepos.pythonServer.write(toFile: script, atomically: true, encoding: .utf8)
         let files = InstanceRepos.files(instance: InstanceRepos.processInstance("api", script: script, version: version, replicas: replicas,
-                                                                                sickPrefix: sickPrefix), instanceName: "api")
+                                                                                sickPrefix: sickPrefix, exitAfter: exitAfter), instanceName: "api")
         return (try InstanceStack(files: files, docker: false, holder: holder), script)
     }
 
@@ -121,5 +121,24 @@ import TestSupport
         try FileManager.default.removeItem(atPath: sick.path + "/sick-\(failing)")
         #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == both }, "\(stack.log)")
         #expect(eventually(timeout: 10) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" })
+    }
+
+    @Test("a process that keeps dying soon after it starts is restarted with a growing delay, and status says so")
+    func crashLoopBacksOff() throws {
+        let (stack, _) = try Self.stack(version: "v1", replicas: 1, holder: "ctl-process-crash", exitAfter: "1.5")
+        defer { stack.stop() }
+        _ = try stack.proxy.waitFor("/version", host: InstanceRepos.host, timeout: 30)
+        var sawBackoff = false
+        let deadline = Date().addingTimeInterval(12)
+        while Date() < deadline {
+            if let message = try? stack.condition("Instance/api")?["message"]?.stringValue, message.contains("crash-loop backoff") { sawBackoff = true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let starts = stack.log.components(separatedBy: "started berth-api-").count - 1
+        // Dying 1.5 s after each start, it would be started 7 or 8 times in 12 s without a backoff;
+        // with 1, 2, 4 … s between restarts it is started 4 or 5 times.
+        #expect(starts >= 3 && starts <= 5, "\(starts) starts\n\(stack.log)")
+        #expect(sawBackoff, "\(stack.log)")
+        #expect(stack.log.contains("exited"))
     }
 }

@@ -74,7 +74,7 @@ public enum Planner {
             changes.append(change)
         }
         // Replicas: what to start and stop; drift (a replica exited or gone) makes an unchanged instance an update.
-        let replicas = WorkloadPlanner.plan(desired: desired, observed: observed, assigned: ports.assigned, configuration: configuration)
+        let replicas = WorkloadPlanner.plan(desired: desired, observed: observed, assigned: ports.assigned, configuration: configuration, now: now)
         let conflicts = WorkloadPlanner.conflicts(observed: observed, assigned: ports.assigned)
         for index in changes.indices where changes[index].id.kind == .instance {
             let name = changes[index].id.name
@@ -84,6 +84,12 @@ public enum Planner {
                 if changes[index].action == .noop, !drift.isEmpty { changes[index].action = .update }
             }
             changes[index].reasons += conflicts.filter { $0.message.contains("leased to \(name) replica") }
+            if let instance = desired.instance(named: name) {
+                for replica in observed.runtime?.replicas ?? [] where replica.instance == name && replica.templateHash == instance.templateHash {
+                    guard let notBefore = replica.restartNotBefore, notBefore > now, !replica.isRunning else { continue }
+                    changes[index].pending.append("replica \(replica.replica) \(replica.stateDescription) soon after starting, again; restarted at \(Timestamps.string(notBefore)) (crash-loop backoff)")
+                }
+            }
             if let instance = desired.instance(named: name), let unready = observed.runtime?.unready, !unready.isEmpty {
                 let failing = (0..<instance.replicas).compactMap { replica in unready[instance.replicaName(replica)].map { (replica, $0) } }
                 let routedAnyway = failing.count == instance.replicas

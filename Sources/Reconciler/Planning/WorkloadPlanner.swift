@@ -1,3 +1,4 @@
+import Foundation
 import Spec
 
 /// One replica the apply will start or stop.
@@ -27,7 +28,7 @@ public struct ReplicaChange: Sendable, Equatable {
 /// live), the predicted port leases and what the runtimes report give the same answer each time.
 public enum WorkloadPlanner {
     public static func plan(desired: DesiredState, observed: ObservedState, assigned: [PortOwner: Int],
-                            configuration: PlannerConfiguration) -> [ReplicaChange] {
+                            configuration: PlannerConfiguration, now: Date = Date()) -> [ReplicaChange] {
         guard let runtime = observed.runtime else { return [] }
         let seen = Dictionary(runtime.replicas.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var changes: [ReplicaChange] = []
@@ -53,6 +54,8 @@ public enum WorkloadPlanner {
                     let reason: ChangeReason
                     if let replica = seen[name] {
                         if replica.isRunning { continue }
+                        // Backing off a crash loop: started again once the time comes (a pass is triggered then).
+                        if let notBefore = replica.restartNotBefore, notBefore > now { continue }
                         reason = ChangeReason(replica.state.isExit ? "exited" : "not-running", "replica \(index) \(replica.stateDescription)")
                     } else if old == nil {
                         reason = ChangeReason("new", "replica \(index) of a new instance")

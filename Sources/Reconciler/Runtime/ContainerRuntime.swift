@@ -84,6 +84,8 @@ public struct ObservedReplica: Sendable, Equatable {
     public var handle: String
     /// Host ports it publishes (containers) or was given (processes).
     public var hostPorts: [Int]
+    /// For a replica that keeps exiting soon after it starts: not restarted before this time.
+    public var restartNotBefore: Date?
 
     public init(name: String, instance: String, templateHash: String, replica: Int, runtime: Instance.Runtime, state: State,
                 handle: String, hostPorts: [Int] = []) {

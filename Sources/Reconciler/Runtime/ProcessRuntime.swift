@@ -24,7 +24,14 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
         var state: ObservedReplica.State
         /// Not our child (found in /proc after a controller restart): checked with kill(pid, 0).
         var adopted: Bool
+        var startedAt = Date()
+        var restartNotBefore: Date?
     }
+
+    /// A replica that exits within this long of starting counts as crashing: its restarts back off.
+    public static let quickExitSeconds: TimeInterval = 30
+    /// Consecutive quick exits, by replica name (kept across restarts, reset by a long run).
+    private var quickExits: [String: Int] = [:]
 
     private let lock = NSCondition()
     private var children: [String: Child] = [:]
@@ -58,9 +65,11 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
             for (name, child) in children {
                 var state = child.state
                 if child.adopted, state == .running, kill(child.pid, 0) != 0 { state = .exited(status: -1, at: nil) }
-                result.replicas.append(ObservedReplica(name: name, instance: child.instance, templateHash: child.templateHash,
-                                                       replica: child.replica, runtime: .process, state: state,
-                                                       handle: String(child.pid), hostPorts: child.ports))
+                var replica = ObservedReplica(name: name, instance: child.instance, templateHash: child.templateHash,
+                                              replica: child.replica, runtime: .process, state: state,
+                                              handle: String(child.pid), hostPorts: child.ports)
+                replica.restartNotBefore = child.restartNotBefore
+                result.replicas.append(replica)
             }
             return result
         }
@@ -174,14 +183,26 @@ public final class ProcessRuntime: ContainerRuntime, @unchecked Sendable {
         repeat { result = waitpid(pid, &status, 0) } while result == -1 && errno == EINTR
         // Exit code, or 128 + signal as a shell reports it.
         let code: Int = (status & 0x7f) == 0 ? Int((status >> 8) & 0xff) : 128 + Int(status & 0x7f)
-        let current = lock.withLock { () -> Bool in
-            guard var child = children[name], child.pid == pid else { return false }
-            child.state = .exited(status: code, at: Date())
+        let (current, delay) = lock.withLock { () -> (Bool, TimeInterval) in
+            guard var child = children[name], child.pid == pid else { return (false, 0) }
+            let now = Date()
+            child.state = .exited(status: code, at: now)
+            // A crash loop is restarted 1, 2, 4 … 60 s apart, not as fast as it can die.
+            let quick = now.timeIntervalSince(child.startedAt) < Self.quickExitSeconds
+            let count = quick ? (quickExits[name] ?? 0) + 1 : 0
+            quickExits[name] = count
+            let delay = count == 0 ? 0 : min(60, pow(2, Double(count - 1)))
+            child.restartNotBefore = delay > 0 ? now.addingTimeInterval(delay) : nil
             children[name] = child
             lock.broadcast()
-            return !removing.contains(name)
+            return (!removing.contains(name), delay)
         }
-        if current { onExit?(name) }
+        guard current, let onExit else { return }
+        if delay > 0 {
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { onExit(name) }
+        } else {
+            onExit(name)
+        }
     }
 
     private func exitedNow(name: String, child: Child) -> Bool {
