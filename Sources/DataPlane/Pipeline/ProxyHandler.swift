@@ -442,14 +442,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                            logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
                            remove: [], grantLines: [])
         }
-        let policies = services.authPolicies()
         // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let policy = policies?[policyName], let address = clientAddressBytes() else {
+        guard let guarded = services.authPolicies()?.guards[policyName], let address = clientAddressBytes() else {
             return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
         }
+        let policy = guarded.policy
         // Identity headers under any name and forward auth's copyHeaders, as the client sent them
         // (X-Auth-* are dropped as forged by HeadWriter on every route anyway).
-        let remove = policies?.headersToRemoveByPolicy[policyName] ?? policy.headersToRemove
+        let remove = guarded.headersToRemove
         let now = Date().timeIntervalSince1970
         // The same credentials as the connection's last allowed request: no parsing, hashing or
         // cache lookup (the memo still checks policy, host, ipAllow and lifetime).
