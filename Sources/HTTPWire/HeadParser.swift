@@ -309,12 +309,23 @@ public enum HeadParser {
             while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
             let valueStart = index
             var valueEnd = index
-            while index < count {
-                let byte = bytes[index]
-                if byte == 0x0d { break }
-                guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
-                if byte != 0x20 && byte != 0x09 { valueEnd = index + 1 }
-                index += 1
+            // Eight bytes at a time while all are visible ASCII (0x21–0x7E), what long values such
+            // as a ~1 KiB bearer JWT mostly consist of; a word holding anything else (space, tab,
+            // CR, a control or non-ASCII byte), and the tail, go byte by byte.
+            value: while index < count {
+                if index + 8 <= count, !ASCII.hasNonVisible(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
+                    valueEnd = index
+                    continue
+                }
+                let wordEnd = min(index + 8, count)
+                while index < wordEnd {
+                    let byte = bytes[index]
+                    if byte == 0x0d { break value }
+                    guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
+                    if byte != 0x20 && byte != 0x09 { valueEnd = index + 1 }
+                    index += 1
+                }
             }
             guard index + 1 < count else { return index > limits.maxBytes ? .invalid(.tooLarge) : .needMore }
             guard bytes[index + 1] == 0x0a else { return .invalid(.malformed(.lineEnding)) }

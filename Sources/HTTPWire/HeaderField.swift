@@ -107,6 +107,17 @@ public enum ASCII {
     /// another control character, RFC 9110 §5.5).
     @inline(__always) public static func isFieldByte(_ byte: UInt8) -> Bool { byte == 0x09 || (byte >= 0x20 && byte != 0x7f) }
 
+    /// Whether any of the eight bytes of `word` is outside 0x21–0x7E (VCHAR without obs-text).
+    /// Exact, with no per-byte branch (the "has less / has more than n" word tricks, n = 0x21 and
+    /// 0x7E): a borrow or carry crossing into a neighbouring byte happens only when some byte is
+    /// already outside the range.
+    @inline(__always) public static func hasNonVisible(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let below = (word &- ones &* 0x21) & ~word & highs
+        let above = ((word &+ ones &* (0x7f - 0x7e)) | word) & highs
+        return below | above != 0
+    }
+
     /// Splits a comma-separated list value into trimmed, non-empty elements (offsets relative
     /// to `value`'s own start are added to `base`).
     public static func forEachListElement(_ value: UnsafeRawBufferPointer, base: Int, _ body: (Range<Int>) -> Void) {

@@ -80,6 +80,10 @@ struct AuthPolicySetTests {
         let set = try AuthPolicySet(document: document)
         #expect(set.alwaysRemoveHeaders == ["x-auth-scopes", "x-auth-user", "x-remote-scopes", "x-remote-user"])
         #expect(set["b"]?.headersToRemove == ["x-remote-user", "x-remote-scopes"])
+        // What the proxy looks up per request: the policy and every name to strip on its routes.
+        #expect(set.guards["b"]?.policy.fingerprint == set["b"]?.fingerprint)
+        #expect(set.guards["b"]?.headersToRemove == ["x-auth-scopes", "x-auth-user", "x-remote-scopes", "x-remote-user"])
+        #expect(set.guards["missing"] == nil)
     }
 
     /// `identityHeaders` written in the repository reaches the proxy: the loader accepts it, the

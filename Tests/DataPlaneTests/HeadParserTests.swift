@@ -87,6 +87,39 @@ import Testing
         #expect(upgrade.isUpgrade && upgrade.keepAlive)
     }
 
+    /// Long values are scanned eight bytes at a time: every byte the word check lets through must
+    /// be one the byte loop accepts, at every offset, and the value range must stay exact.
+    @Test(arguments: [UInt8(0x00), 0x09, 0x0a, 0x0d, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff])
+    func longValuesWithAnyByteAtAnyOffset(_ byte: UInt8) {
+        // After "Bearer " the scan must return to whole words once the space is behind it.
+        for prefix in ["", "Bearer "] {
+          for length in [7, 8, 9, 16, 17, 40] {
+            for position in prefix.utf8.count..<length {
+                var value = Array(repeating: UInt8(ascii: "a"), count: length)
+                value.replaceSubrange(0..<prefix.utf8.count, with: prefix.utf8)
+                value[position] = byte
+                let text = Array("GET / HTTP/1.1\r\nX-Token: ".utf8) + value + Array("\r\n\r\n".utf8)
+                var fields: [HeaderField] = []
+                let outcome = text.withUnsafeBytes { HeadParser.parseRequest($0, limits: HeadLimits(maxBytes: 1024, maxFields: 20), fields: &fields) }
+                let expected: String
+                switch byte {
+                case 0x0a, 0x0d: expected = "line not ended by CRLF"
+                case 0x09, 0x20, 0x21...0x7e, 0x80...0xff: expected = "ok"
+                default: expected = "bad header value"
+                }
+                let verdict = Self.verdict(outcome)
+                #expect(verdict == expected, "byte \(byte) at \(position) of \(length): \(verdict)")
+                guard case .head(let head) = outcome, let field = head.fields.first else { continue }
+                let start = text.count - 4 - length
+                // Whitespace at either end is not part of the value; inside it is.
+                func isSpace(_ byte: UInt8) -> Bool { byte == 0x09 || byte == 0x20 }
+                let leading = value.prefix(while: isSpace).count, trailing = value.reversed().prefix(while: isSpace).count
+                #expect(field.value == (start + leading)..<(start + length - trailing), "byte \(byte) at \(position) of \(length)")
+            }
+          }
+        }
+    }
+
     @Test(arguments: [
         ("x-forwarded-for", HeaderKind.forged), ("X-Forwarded-Whatever", .forged), ("x-real-ip", .forged), ("Forwarded", .forged),
         ("True-Client-IP", .forged), ("X-Client-IP", .forged), ("X-Original-Forwarded-For", .forged), ("x-auth-user", .forged),

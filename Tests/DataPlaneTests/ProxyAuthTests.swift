@@ -104,6 +104,40 @@ extension ProxyEndToEndTests {
             #expect(!(forged.echo?.headers.contains { $0.0.lowercased() == "x-auth-user" } ?? true))
         }
 
+        /// A keep-alive connection reuses its last passing credentials (the per-connection memo):
+        /// each request still gets the identity of its own route's policy, and a changed token is
+        /// checked afresh.
+        @Test func aConnectionRepeatingItsTokenGetsTheRightIdentityOnEveryRequest() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let web = try env.http("web")
+            try env.apply(Self.documents(upstream: web.url))
+            let proxy = try env.proxy()
+            let socket = try TestSocket(port: proxy.httpPort)
+            defer { socket.close() }
+            func identity(_ path: String, _ authorization: String, forged: Bool = false) throws -> (Int, [String]) {
+                var headers = [("Authorization", authorization)]
+                if forged { headers.append(("X-Auth-User", "root")) }
+                let response = try socket.request("GET", path, host: shopHost, headers: headers)
+                return (response.status, response.echo?.headers.filter { $0.0.lowercased() == "x-auth-user" }.map(\.1) ?? [])
+            }
+            let bearer = "Bearer \(Self.token)"
+            for _ in 0..<3 { #expect(try identity("/api/orders", bearer) == (200, ["deploy-bot"])) }
+            #expect(try identity("/api/orders", bearer, forged: true) == (200, ["deploy-bot"]))
+            // The same token under another policy: that policy's identity.
+            #expect(try identity("/local", bearer) == (200, ["local-bot"]))
+            #expect(try identity("/api/orders", bearer) == (200, ["deploy-bot"]))
+            // A passing request of a policy that memoizes nothing (Basic) leaves the memo as it was.
+            #expect(try identity("/admin", Self.basic("alice", Self.password)) == (200, ["alice"]))
+            #expect(try identity("/api/orders", bearer) == (200, ["deploy-bot"]))
+            // A changed token is checked again, and refused.
+            #expect(try identity("/api/orders", "Bearer \(Self.token)x").0 == 401)
+            #expect(try identity("/api/orders", "bearer \(Self.token)") == (200, ["deploy-bot"]))
+            // ipAllow still applies (the client is on loopback, the office list is 10/8).
+            #expect(try identity("/intranet", bearer).0 == 403)
+            #expect(try identity("/api/orders", bearer) == (200, ["deploy-bot"]))
+        }
+
         @Test func basicCredentialsAreVerifiedOffTheEventLoopWithTheirBodyIntact() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }

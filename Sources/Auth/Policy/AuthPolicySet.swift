@@ -31,6 +31,20 @@ public struct AuthPolicySet: Sendable {
     /// routes it guards: `alwaysRemoveHeaders` and the policy's own `headersToRemove`, computed
     /// once per table rather than per request.
     public let headersToRemoveByPolicy: [String: [String]]
+    /// Policy name → the policy with its `headersToRemoveByPolicy` entry: what the proxy needs on
+    /// every guarded request, in one lookup. A class, so handing it out is one retain rather than
+    /// a copy of each of the policy's fields.
+    public let guards: [String: Guard]
+
+    public final class Guard: Sendable {
+        public let policy: CompiledAuthPolicy
+        public let headersToRemove: [String]
+
+        init(policy: CompiledAuthPolicy, headersToRemove: [String]) {
+            self.policy = policy
+            self.headersToRemove = headersToRemove
+        }
+    }
 
     public init(document: RouteTableDocument) throws(AuthPolicyError) {
         var policies: [String: CompiledAuthPolicy] = [:]
@@ -49,7 +63,9 @@ public struct AuthPolicySet: Sendable {
         }
         self.policies = policies
         self.alwaysRemoveHeaders = remove.sorted()
-        self.headersToRemoveByPolicy = policies.mapValues { remove.union($0.headersToRemove).sorted() }
+        let headersToRemoveByPolicy = policies.mapValues { remove.union($0.headersToRemove).sorted() }
+        self.headersToRemoveByPolicy = headersToRemoveByPolicy
+        self.guards = policies.mapValues { Guard(policy: $0, headersToRemove: headersToRemoveByPolicy[$0.name] ?? []) }
         self.jwtPoliciesByHost = byHost
     }
 

@@ -7,7 +7,7 @@ extension CompiledAuthPolicy {
     /// OAuth resource server (RFC 6750 + RFC 9728, as MCP clients expect): verify the bearer JWT,
     /// or answer 401/403 with a challenge that points at the resource metadata.
     func evaluateJWT(_ request: AuthRequest, settings: JWTSettings, now: Double, keys keyState: (String) -> KeySetState,
-                     tokens: inout VerifiedTokenCache) -> AuthDecision {
+                     tokens: inout VerifiedTokenCache, expiry: inout Double?) -> AuthDecision {
         let token: [UInt8]
         switch Self.authorization(request) {
         case .missing:
@@ -22,7 +22,10 @@ extension CompiledAuthPolicy {
         }
         // A token this policy accepted on this host moments ago: no parsing, no signature check.
         let cacheKey = tokens.capacity > 0 ? VerifiedTokenCache.key(policy: fingerprint, host: request.host, token: token) : nil
-        if let cacheKey, let cached = tokens.grant(for: cacheKey, now: now) { return .allow(cached) }
+        if let cacheKey, let cached = tokens.entry(for: cacheKey, now: now) {
+            expiry = cached.expiry
+            return .allow(cached.grant)
+        }
         let jws: CompactJWS
         do { jws = try CompactJWS.parse(token) } catch { return .deny(jwtDenial(request, error, reason: error.description)) }
         let verifier = JWTVerifier(issuer: settings.issuer, audiences: audiences(for: request.host, settings: settings),
@@ -49,6 +52,8 @@ extension CompiledAuthPolicy {
         case .success(let verified):
             let granted = grant(identity: verified.subject, scopes: verified.scopes)
             if let cacheKey { tokens.insert(granted, for: cacheKey, expiresAt: verified.expiresAt, now: now) }
+            // What the cache would keep it for: its lifetime, and never past `exp`.
+            expiry = min(now + tokens.ttl, verified.expiresAt)
             return .allow(granted)
         }
     }

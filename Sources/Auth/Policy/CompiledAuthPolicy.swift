@@ -169,7 +169,16 @@ public struct CompiledAuthPolicy: Sendable {
     /// without a signature check. The client address is still checked on every request.
     public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState,
                          tokens: inout VerifiedTokenCache) -> AuthDecision {
-        if !ipAllow.isEmpty, !ipAllow.contains(where: { $0.contains(request.clientAddress) }) {
+        var memo: CredentialMemo?
+        return evaluate(request, now: now, keys: keys, tokens: &tokens, memo: &memo)
+    }
+
+    /// The same, and on an allow by a bearer or JWT policy sets `memo` to what a later request on
+    /// the same connection with the same `Authorization` value may reuse (see `CredentialMemo`).
+    /// `memo` is left as it was otherwise, and nothing is memoized when `tokens` is disabled.
+    public func evaluate(_ request: AuthRequest, now: Double, keys: (String) -> KeySetState,
+                         tokens: inout VerifiedTokenCache, memo: inout CredentialMemo?) -> AuthDecision {
+        if !admits(request.clientAddress) {
             return .deny(AuthDenial(status: 403, wwwAuthenticate: nil, body: "forbidden\n",
                                     reason: "client address \(CIDRText.format(request.clientAddress)) is not in policy \(name)'s ipAllow"))
         }
@@ -177,14 +186,38 @@ public struct CompiledAuthPolicy: Sendable {
         case nil:
             return .allow(grant(identity: nil, scopes: []))
         case .bearer(let credentials)?:
-            return evaluateBearer(request, credentials: credentials)
+            let decision = evaluateBearer(request, credentials: credentials)
+            // Static tokens do not expire; the memo still lasts only as long as a cached JWT would.
+            if case .allow(let grant) = decision, tokens.capacity > 0 { memo = memoize(request, grant, expiry: now + tokens.ttl) }
+            return decision
         case .basic(let users)?:
             return evaluateBasic(request, users: users)
         case .jwt(let settings)?:
-            return evaluateJWT(request, settings: settings, now: now, keys: keys, tokens: &tokens)
+            var expiry: Double?
+            let decision = evaluateJWT(request, settings: settings, now: now, keys: keys, tokens: &tokens, expiry: &expiry)
+            if case .allow(let grant) = decision, let expiry, tokens.capacity > 0 { memo = memoize(request, grant, expiry: expiry) }
+            return decision
         case .forward(let settings)?:
             return .forward(forwardSubrequest(request, settings: settings))
         }
+    }
+
+    /// Whether the client address passes `ipAllow` (every address when it is empty).
+    public func admits(_ clientAddress: [UInt8]) -> Bool {
+        ipAllow.isEmpty || ipAllow.contains(where: { $0.contains(clientAddress) })
+    }
+
+    /// Whether `evaluate` reads header fields other than `Authorization` (forward auth passes some
+    /// on to its server). When false the proxy may hand it only the `Authorization` fields and
+    /// spare every guarded request a `String` per header.
+    public var readsOtherHeaders: Bool {
+        if case .forward? = mechanism { return true }
+        return false
+    }
+
+    private func memoize(_ request: AuthRequest, _ grant: AuthGrant, expiry: Double) -> CredentialMemo? {
+        guard case let fields = request.headers.filter({ $0.name == "authorization" }), fields.count == 1 else { return nil }
+        return CredentialMemo(authorization: Array(fields[0].value.utf8), policy: fingerprint, host: request.host, grant: grant, expiry: expiry)
     }
 
     func grant(identity: String?, scopes: [String], extra: [HeaderField] = []) -> AuthGrant {

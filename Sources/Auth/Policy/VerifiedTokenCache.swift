@@ -32,8 +32,12 @@ public struct VerifiedTokenCache: Sendable {
     }
 
     func grant(for key: SHA256Digest, now: Double) -> AuthGrant? {
+        entry(for: key, now: now)?.grant
+    }
+
+    func entry(for key: SHA256Digest, now: Double) -> Entry? {
         guard let entry = entries[key], now < entry.expiry else { return nil }
-        return entry.grant
+        return entry
     }
 
     mutating func insert(_ grant: AuthGrant, for key: SHA256Digest, expiresAt tokenExpiry: Double, now: Double) {

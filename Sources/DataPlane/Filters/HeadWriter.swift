@@ -1,3 +1,4 @@
+import Auth
 import HTTPWire
 import NIOCore
 
@@ -16,8 +17,9 @@ enum HeadWriter {
         /// Lower-case names of client headers to drop besides the built-in identity ones (identity
         /// headers auth policies were configured to set under other names).
         var remove: [String] = []
-        /// Lines to add (an auth grant's identity), after the client's were dropped.
-        var add: [(name: String, value: String)] = []
+        /// Header lines to add (an auth grant's identity, from `headerLines`), after the client's
+        /// were dropped. Rendered once per grant: a connection's memoized grant reuses them.
+        var addLines: [UInt8] = []
     }
 
     /// The request head for the upstream (RFC 9110 §7.6.1 hop-by-hop headers and those named in
@@ -61,12 +63,7 @@ enum HeadWriter {
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
             }
         }
-        for (name, value) in rewrite.add {
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
+        if !rewrite.addLines.isEmpty { out.writeBytes(rewrite.addLines) }
         if rewrite.upgrade, let upgradeValue {
             out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
             out.writeString(upgradeValue)
@@ -97,6 +94,18 @@ enum HeadWriter {
         }
         out.writeStaticString("\r\n")
         return (out, id)
+    }
+
+    /// `name: value` lines (CRLF-terminated) for `RequestRewrite.addLines`.
+    static func headerLines(_ fields: [Auth.HeaderField]) -> [UInt8] {
+        var lines: [UInt8] = []
+        for field in fields {
+            lines += field.name.utf8
+            lines += ": ".utf8
+            lines += field.value.utf8
+            lines += "\r\n".utf8
+        }
+        return lines
     }
 
     /// How the response body reaches the client.
@@ -235,7 +244,7 @@ enum HeadWriter {
         !value.isEmpty && value.count <= 128 && value.allSatisfy { $0 > 0x20 && $0 < 0x7f }
     }
 
-    private static func isNamed(_ field: HeaderField, in named: [Range<Int>], _ raw: UnsafeRawBufferPointer) -> Bool {
+    private static func isNamed(_ field: HTTPWire.HeaderField, in named: [Range<Int>], _ raw: UnsafeRawBufferPointer) -> Bool {
         let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
         return named.contains { ASCII.equalsIgnoringCase(name, UnsafeRawBufferPointer(rebasing: raw[$0])) }
     }

@@ -17,12 +17,12 @@ struct HeldRequest {
     var hasBody: Bool
     var keepAlive: Bool
     /// Forwards the request upstream with the grant's header lines added.
-    var forward: ([(name: String, value: String)]) -> Void
+    var forward: ([Auth.HeaderField]) -> Void
 }
 
 /// How a held request's auth ended.
 enum AuthOutcome {
-    case allow([(name: String, value: String)])
+    case allow([Auth.HeaderField])
     case deny(AuthDenial)
     /// A forward-auth server's refusal, sent to the client as it came (login redirects, its own 401 pages).
     case relay(AuthHTTPResponse)
@@ -84,13 +84,41 @@ extension ProxyHandler {
         return bytes
     }
 
-    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes pay this).
-    static func headerList(_ head: RequestHead, bytes: ByteBuffer) -> [(name: String, value: String)] {
+    /// Header fields as (lower-case name, value) strings, for an auth decision (only guarded routes
+    /// pay this). `onlyAuthorization`: just the `Authorization` fields, for policies that read no
+    /// others (`CompiledAuthPolicy.readsOtherHeaders`), sparing two `String`s per other header.
+    static func headerList(_ head: RequestHead, bytes: ByteBuffer, onlyAuthorization: Bool = false) -> [(name: String, value: String)] {
         bytes.withUnsafeReadableBytes { raw in
-            head.fields.map { field in
-                (String(decoding: raw[field.name], as: UTF8.self).lowercased(), String(decoding: raw[field.value], as: UTF8.self))
+            var list: [(name: String, value: String)] = []
+            for field in head.fields {
+                let name = UnsafeRawBufferPointer(rebasing: raw[field.name])
+                if onlyAuthorization {
+                    guard isAuthorization(name) else { continue }
+                    list.append((name: "authorization", value: String(decoding: raw[field.value], as: UTF8.self)))
+                } else {
+                    list.append((name: String(decoding: name, as: UTF8.self).lowercased(), value: String(decoding: raw[field.value], as: UTF8.self)))
+                }
             }
+            return list
         }
+    }
+
+    /// Calls `body` with the value of the request's `Authorization` field as received; nil when
+    /// there is none or several (those requests take the full evaluation, which refuses them).
+    static func withAuthorizationValue<T>(_ head: RequestHead, bytes: ByteBuffer, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        bytes.withUnsafeReadableBytes { raw -> T? in
+            var found: Range<Int>?
+            for field in head.fields where isAuthorization(UnsafeRawBufferPointer(rebasing: raw[field.name])) {
+                guard found == nil else { return nil }
+                found = field.value
+            }
+            guard let found else { return nil }
+            return body(UnsafeRawBufferPointer(rebasing: raw[found]))
+        }
+    }
+
+    static func isAuthorization(_ name: UnsafeRawBufferPointer) -> Bool {
+        ASCII.equalsIgnoringCase(name, "authorization")
     }
 
     // MARK: Basic auth off the event loop
@@ -104,7 +132,7 @@ extension ProxyHandler {
             switch result {
             case .success(.allow(let grant)):
                 services.credentialCache.withLockedValue { $0.insert(job.cacheKey, now: Date().timeIntervalSince1970) }
-                handler.resumeAfterAuth(.allow(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) }), held: held)
+                handler.resumeAfterAuth(.allow(grant.upstreamHeaders), held: held)
             case .success(.deny(let denial)):
                 handler.resumeAfterAuth(.deny(denial), held: held)
             case .success, .failure:
@@ -117,7 +145,7 @@ extension ProxyHandler {
     /// The request passed (or needs no auth): resolve the upstream, write its head and connect.
     func forward(head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext, method: String, host: String, path: String,
                          query: String?, logPath: String, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
-                         matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grant: [(name: String, value: String)]) {
+                         matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grantLines: [UInt8]) {
         let target: UpstreamTarget
         switch pool.target(for: entry.upstream) {
         case .success(let resolved): target = resolved
@@ -137,7 +165,7 @@ extension ProxyHandler {
             method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
             makeRequestID: { services.nextRequestID(on: pool) })
         rewrite.remove = remove
-        rewrite.add = grant
+        rewrite.addLines = grantLines
         let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: context.channel.allocator)
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
                                 revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,

@@ -29,7 +29,7 @@ extension ProxyHandler {
                                            tokens: &services.tokenCache(for: loop).tokens)
             switch decision {
             case .allow(let grant):
-                handler.resumeAfterAuth(.allow(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) }), held: held)
+                handler.resumeAfterAuth(.allow(grant.upstreamHeaders), held: held)
             case .deny(let denial):
                 handler.resumeAfterAuth(.deny(denial), held: held)
             case .needKeys, .verifyBasic, .forward:
@@ -65,7 +65,7 @@ extension ProxyHandler {
                 case .success(let answer):
                     switch policy.forwardVerdict(status: answer.status, headers: answer.headers) {
                     case .allow(let grant):
-                        handler.resumeAfterAuth(.allow(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) }), held: held)
+                        handler.resumeAfterAuth(.allow(grant.upstreamHeaders), held: held)
                     case .returnToClient:
                         handler.resumeAfterAuth(.relay(answer), held: held)
                     }

@@ -58,6 +58,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     let isTLS: Bool
     var pendingLocalHeaders: [(String, String)] = []
     var parsedClientAddress: (text: String, bytes: [UInt8]?)?
+    /// The credentials this connection's last guarded request passed with (see `CredentialMemo`),
+    /// and its grant's header lines as sent upstream.
+    var credentialMemo: (memo: CredentialMemo, lines: [UInt8])?
 
     init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
         self.services = services
@@ -437,47 +440,65 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let policyName = entry.auth else {
             return forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
                            logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
-                           remove: [], grant: [])
+                           remove: [], grantLines: [])
         }
-        let policies = services.authPolicies()
         // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let policy = policies?[policyName], let address = clientAddressBytes() else {
+        guard let guarded = services.authPolicies()?.guards[policyName], let address = clientAddressBytes() else {
             return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
+        }
+        let policy = guarded.policy
+        // Identity headers under any name and forward auth's copyHeaders, as the client sent them
+        // (X-Auth-* are dropped as forged by HeadWriter on every route anyway).
+        let remove = guarded.headersToRemove
+        let now = Date().timeIntervalSince1970
+        // The same credentials as the connection's last allowed request: no parsing, hashing or
+        // cache lookup (the memo still checks policy, host, ipAllow and lifetime).
+        if let (memo, lines) = credentialMemo,
+           Self.withAuthorizationValue(head, bytes: bytes, { memo.grant(policy: policy, host: host, authorization: $0,
+                                                                        clientAddress: address, now: now) != nil }) == true {
+            return forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
+                           logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                           remove: remove, grantLines: lines)
         }
         // The target is the normalized path, as routed: an auth server told `/public/../admin`
         // could judge a path other than the one the upstream will serve.
         let request = AuthRequest(method: method, host: host, target: query.map { path + "?" + $0 } ?? path, scheme: isTLS ? "https" : "http",
-                                  headers: Self.headerList(head, bytes: bytes), clientAddress: address)
-        // Identity headers under any name and forward auth's copyHeaders, as the client sent them
-        // (X-Auth-* are dropped as forged by HeadWriter on every route anyway).
-        let remove = policies?.headersToRemoveByPolicy[policyName] ?? policy.headersToRemove
-        let forward = { [self] (grant: [(name: String, value: String)]) in
-            self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
-                         remove: remove, grant: grant)
+                                  headers: Self.headerList(head, bytes: bytes, onlyAuthorization: !policy.readsOtherHeaders),
+                                  clientAddress: address)
+        // Only checks that finish later need the request kept in a closure (an allocation).
+        func held() -> HeldRequest {
+            HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
+                        forward: { [self] grant in
+                            self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
+                                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody,
+                                         keepAlive: keepAlive, remove: remove, grantLines: HeadWriter.headerLines(grant))
+                        })
         }
-        let held = HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
-                               forward: forward)
-        let now = Date().timeIntervalSince1970
         let keySets = services.keySets
+        // Starts empty so that a memo after `evaluate` is the one this grant made.
+        var memo: CredentialMemo?
         let decision = policy.evaluate(request, now: now, keys: { keySets.state($0, now: now) },
-                                       tokens: &services.tokenCache(for: context.eventLoop).tokens)
+                                       tokens: &services.tokenCache(for: context.eventLoop).tokens, memo: &memo)
         switch decision {
         case .allow(let grant):
-            forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
+            let lines = HeadWriter.headerLines(grant.upstreamHeaders)
+            if let memo { credentialMemo = (memo, lines) }
+            forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
+                    logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                    remove: remove, grantLines: lines)
         case .deny(let denial):
             local(HTTPResponseStatus(statusCode: denial.status), denial.body, route: entry.route, host: host, path: logPath,
                   headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
         case .verifyBasic(let job):
             if services.credentialCache.withLockedValue({ $0.contains(job.cacheKey, now: now) }),
                case .allow(let grant) = job.cachedDecision {
-                return forward(grant.upstreamHeaders.map { (name: $0.name, value: $0.value) })
+                return held().forward(grant.upstreamHeaders)
             }
-            verifyBasic(job, context: context, held: held)
+            verifyBasic(job, context: context, held: held())
         case .forward(let subrequest):
-            forwardAuth(subrequest, policy: policy, context: context, held: held)
+            forwardAuth(subrequest, policy: policy, context: context, held: held())
         case .needKeys(let needed):
-            awaitKeys(needed, policy: policy, request: request, context: context, held: held)
+            awaitKeys(needed, policy: policy, request: request, context: context, held: held())
         }
     }
 
@@ -490,37 +511,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var authHeldBody: [ByteBuffer] = []
     var authRequestEnded = false
 
-    func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: String, keepAlive: Bool) {
-        guard ChallengeStore.isValidToken(token), let store = services.challenges else {
-            pendingLocal = (.notFound, "no such challenge\n", !keepAlive, "acme-challenge", host, path)
-            return
-        }
-        let tokenText = String(token)
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        services.threadPool.runIfActive(eventLoop: context.eventLoop) { try store.keyAuthorization(token: tokenText) }
-            .whenComplete { result in
-                let handler = loopBound.value
-                let answer: (HTTPResponseStatus, String)
-                switch result {
-                case .success(let value?): answer = (.ok, value)
-                case .success(nil): answer = (.notFound, "no such challenge\n")
-                case .failure: answer = (.serviceUnavailable, "challenge store unavailable\n")
-                }
-                // The request (no body) may or may not have ended yet; answer when it has.
-                handler.pendingLocal = (answer.0, answer.1, !keepAlive, "acme-challenge", host, path)
-                handler.flushPendingLocalIfEnded()
-            }
-        challengeAwaitingEnd = true
-    }
-
+    /// Set while an ACME challenge answer waits for its request to end (see `answerChallenge`).
     var challengeAwaitingEnd = false
-    func flushPendingLocalIfEnded() {
-        // The request's end has normally been read already (no body); the response goes now.
-        guard let context, let local = pendingLocal, challengeAwaitingEnd else { return }
-        challengeAwaitingEnd = false
-        pendingLocal = nil
-        respond(context, status: local.status, body: local.body, close: local.close, route: local.route, host: local.host, path: local.path)
-    }
 
     // MARK: Upstream connection
 
