@@ -1,49 +1,85 @@
 import Foundation
+import NIOCore
 import RedisClient
 
-/// Ships access-log entries to the Redis stream `log:requests` from its own thread, in pipelined
-/// batches of XADDs encoded straight to RESP (one write and one read per batch). Requests never wait for it: `record` only appends to a bounded queue, and when the
-/// queue is full (Redis slow or gone) the entry is dropped and counted.
+/// Ships access-log entries to the Redis stream `log:requests` from its own thread. Event loops
+/// encode entries straight into RESP in a batch of their own (`AccessLogWriter`, no lock) and
+/// hand whole batches over: one lock acquisition per batch. The thread writes each batch in one
+/// go and counts its replies. Requests never wait for it: when the queue of batches is full (Redis
+/// slow or gone) a batch handed over is dropped and its entries counted.
 public final class AccessLogShipper: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var redisURL: RedisURL
         public var streamKey: String
+        /// Logged with every entry.
+        public var replica: String
+        /// Entries handed over and not yet taken by the shipping thread, at most.
         public var capacity = 10_000
+        /// Entries an event loop collects before handing its batch over.
         public var batchSize = 500
+        /// How long an entry may wait in a loop's batch when traffic is too low to fill it.
+        public var flushInterval = TimeAmount.milliseconds(100)
         /// Approximate cap on the stream's length (XADD MAXLEN ~).
         public var maxStreamLength = 100_000
 
-        public init(redisURL: RedisURL, streamKey: String) {
+        public init(redisURL: RedisURL, streamKey: String, replica: String) {
             self.redisURL = redisURL
             self.streamKey = streamKey
+            self.replica = replica
         }
     }
 
+    /// A batch is handed over at this size even if it has fewer than `batchSize` entries (long paths).
+    static let batchBytes = 256 * 1024
+    /// Shipped batches kept for reuse, so a busy loop does not allocate a buffer per batch.
+    private static let maxSpares = 16
+
     public let configuration: Configuration
-    private let lock = NSLock()
-    private let ready = NSCondition()
-    private var queue: [AccessLogEntry] = []
+    let encoder: AccessLogEncoder
+    /// Guards everything below; the shipping thread waits on it for batches.
+    private let condition = NSCondition()
+    private var queue: [AccessLogBatch] = []
+    private var queuedEntries = 0
+    private var spares: [AccessLogBatch] = []
+    private var writers: [AccessLogWriter] = []
     private var droppedCount = 0
     private var shippedCount = 0
     private var stopped = false
 
     public init(configuration: Configuration) {
         self.configuration = configuration
-        queue.reserveCapacity(configuration.capacity)
+        encoder = AccessLogEncoder(streamKey: configuration.streamKey, maxStreamLength: configuration.maxStreamLength,
+                                   replica: configuration.replica)
     }
 
-    public var dropped: Int { lock.withLock { droppedCount } }
-    public var shipped: Int { lock.withLock { shippedCount } }
-    public var queued: Int { lock.withLock { queue.count } }
+    public var dropped: Int { condition.withLock { droppedCount } }
+    public var shipped: Int { condition.withLock { shippedCount } }
+    /// Entries handed over and not yet taken for shipping (entries still in a loop's batch are not counted).
+    public var queued: Int { condition.withLock { queuedEntries } }
 
-    /// Non-blocking: queues the entry or drops it when the queue is full.
-    public func record(_ entry: AccessLogEntry) {
-        let wake: Bool = lock.withLock {
-            guard queue.count < configuration.capacity else { droppedCount += 1; return false }
-            queue.append(entry)
-            return queue.count >= configuration.batchSize
+    /// The writer for `loop`'s requests (one per loop, used on that loop only).
+    func makeWriter(for loop: EventLoop) -> AccessLogWriter {
+        let writer = AccessLogWriter(shipper: self, eventLoop: loop)
+        condition.withLock { writers.append(writer) }
+        return writer
+    }
+
+    /// Takes a full batch from an event loop and returns an empty one for it to go on with. When
+    /// the queue cannot take the batch, its entries are dropped and counted and it comes back emptied.
+    func handOver(_ full: AccessLogBatch) -> AccessLogBatch {
+        condition.lock()
+        guard queuedEntries + full.entryCount <= configuration.capacity else {
+            droppedCount += full.entryCount
+            condition.unlock()
+            full.reset()
+            return full
         }
-        if wake { ready.signal() }
+        queue.append(full)
+        queuedEntries += full.entryCount
+        let spare = spares.popLast()
+        condition.signal()
+        condition.unlock()
+        return spare ?? AccessLogBatch(capacity: 64 * 1024)
     }
 
     public func start() {
@@ -52,63 +88,108 @@ public final class AccessLogShipper: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops after one last attempt to ship what is queued.
+    /// Hands over what the event loops hold, then stops after one last attempt to ship what is
+    /// queued. Called off the event loops, before they shut down.
     public func stop() {
-        lock.withLock { stopped = true }
-        ready.signal()
+        for writer in condition.withLock({ writers }) {
+            if writer.eventLoop.inEventLoop {
+                writer.flush()
+            } else {
+                try? writer.eventLoop.submit { writer.flush() }.wait()
+            }
+        }
+        condition.withLock {
+            stopped = true
+            condition.signal()
+        }
     }
 
     private func run() {
         var pipe: RESPPipe?
         var backoff = 0.1
-        var taken: [AccessLogEntry] = []
-        taken.reserveCapacity(configuration.capacity)
-        var encoded: [UInt8] = []
-        // Every XADD starts the same: `XADD <key> MAXLEN ~ <n> *`.
-        var prefix: [UInt8] = []
-        RESPPipe.appendCommand(&prefix, ["XADD", configuration.streamKey, "MAXLEN", "~", String(configuration.maxStreamLength), "*"])
-        prefix.removeFirst(4)  // "*6\r\n": the real count includes the fields
-        var header: [UInt8] = []
-        RESPPipe.appendDecimal(&header, 6 + 2 * AccessLogEntry.fieldCount)
-        header = [UInt8(ascii: "*")] + header + [0x0d, 0x0a] + prefix
+        var taken: [AccessLogBatch] = []
         while true {
-            ready.lock()
-            _ = ready.wait(until: Date().addingTimeInterval(0.1))
-            ready.unlock()
-            // Take everything queued in O(1) under the lock (the event loops append meanwhile).
-            let finished = lock.withLock { () -> Bool in
-                swap(&queue, &taken)
-                return stopped
-            }
-            var start = 0
-            while start < taken.count {
-                let batch = taken[start..<min(taken.count, start + configuration.batchSize)]
-                start = batch.endIndex
+            condition.lock()
+            while queue.isEmpty && !stopped { condition.wait() }
+            // Take everything queued in O(1); the event loops go on handing over meanwhile.
+            swap(&queue, &taken)
+            queuedEntries = 0
+            let finished = stopped
+            condition.unlock()
+
+            var shipped = 0
+            var dropped = 0
+            for (index, batch) in taken.enumerated() {
                 do {
                     if pipe == nil { pipe = try RESPPipe(url: configuration.redisURL, timeout: 2) }
-                    encoded.removeAll(keepingCapacity: true)
-                    for entry in batch {
-                        encoded.append(contentsOf: header)
-                        entry.appendFields(to: &encoded)
-                    }
-                    try pipe!.write(encoded)
-                    let refused = try pipe!.readReplies(batch.count)
-                    lock.withLock {
-                        shippedCount += batch.count - refused
-                        droppedCount += refused
-                    }
+                    try pipe!.write(batch.bytes)
+                    let refused = try pipe!.readReplies(batch.entryCount)
+                    shipped += batch.entryCount - refused
+                    dropped += refused
                     backoff = 0.1
                 } catch {
                     pipe?.close()
                     pipe = nil
-                    lock.withLock { droppedCount += taken.count - batch.startIndex }
-                    start = taken.count
+                    dropped += taken[index...].reduce(0) { $0 + $1.entryCount }
                     Thread.sleep(forTimeInterval: backoff)
                     backoff = min(backoff * 2, 2)
+                    break
                 }
             }
+            for batch in taken { batch.reset() }
+            let empty = condition.withLock {
+                shippedCount += shipped
+                droppedCount += dropped
+                spares.append(contentsOf: taken.prefix(max(0, Self.maxSpares - spares.count)))
+                return queue.isEmpty
+            }
             taken.removeAll(keepingCapacity: true)
-            if finished && lock.withLock({ queue.isEmpty }) { return }
+            if finished && empty { return }
         }
+    }
+}
+
+/// One event loop's share of the access log. Entries are encoded into the loop's current batch
+/// without a lock; a batch is handed to the shipper when full, or `flushInterval` after its first
+/// entry when traffic is too low to fill it. Used on its event loop only.
+final class AccessLogWriter: @unchecked Sendable {
+    let eventLoop: EventLoop
+    private let shipper: AccessLogShipper
+    private let encoder: AccessLogEncoder
+    private let batchSize: Int
+    private var batch = AccessLogBatch(capacity: 64 * 1024)
+    private var flushScheduled = false
+
+    init(shipper: AccessLogShipper, eventLoop: EventLoop) {
+        self.shipper = shipper
+        self.eventLoop = eventLoop
+        encoder = shipper.encoder
+        batchSize = shipper.configuration.batchSize
+    }
+
+    /// One finished request (the time is taken now).
+    func record(client: String, method: String, host: String, path: LogPath, status: Int, bytesIn: Int, bytesOut: Int,
+                durationMicroseconds: Int, upstream: String, route: String, revision: String, requestID: String) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        encoder.append(to: batch, seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000, client: client, method: method,
+                       host: host, path: path, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
+                       durationMicroseconds: durationMicroseconds, upstream: upstream, route: route, revision: revision,
+                       requestID: requestID)
+        if batch.entryCount >= batchSize || batch.byteCount >= AccessLogShipper.batchBytes {
+            flush()
+        } else if !flushScheduled {
+            flushScheduled = true
+            eventLoop.scheduleTask(in: shipper.configuration.flushInterval) { [self] in
+                flushScheduled = false
+                flush()
+            }
+        }
+    }
+
+    /// Hands the current batch over, if it holds anything.
+    func flush() {
+        guard batch.entryCount > 0 else { return }
+        batch = shipper.handOver(batch)
     }
 }

@@ -5,15 +5,17 @@ import Glibc
 #endif
 
 /// A blocking Redis connection for one job: writing many commands already encoded as RESP in
-/// one write and counting their replies. The access-log shipper encodes its XADDs straight into
-/// bytes with it (no argument vectors, no hiredis formatting, no reply objects), which made it
-/// several times cheaper per entry than `RedisConnection.pipeline`. Used from one thread.
+/// one write and counting their replies, parsed in place (no reply objects). The access log's
+/// XADDs arrive already encoded (`AccessLogEncoder`), which made shipping several times cheaper
+/// per entry than `RedisConnection.pipeline`. Used from one thread.
 final class RESPPipe {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     private var fd: Int32 = -1
-    private var input: [UInt8] = []
+    /// Replies read and not parsed yet: `input[inputStart..<inputEnd]`.
+    private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
     private var inputStart = 0
+    private var inputEnd = 0
 
     /// Connects, authenticates and selects the URL's database.
     init(url: RedisURL, timeout: TimeInterval) throws {
@@ -45,29 +47,36 @@ final class RESPPipe {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        input.deallocate()
+    }
 
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }
 
-    /// Writes every byte (blocking, limited by the timeout).
     func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBufferPointer { try write($0) }
+    }
+
+    /// Writes every byte (blocking, limited by the timeout).
+    func write(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        guard let base = bytes.baseAddress else { return }
         var offset = 0
-        try bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw Failure(description: "write to Redis failed (errno \(errno))")
-                }
-                offset += written
+        while offset < bytes.count {
+            let written = send(fd, base + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw Failure(description: "write to Redis failed (errno \(errno))")
             }
+            offset += written
         }
     }
 
-    /// Reads `count` replies; returns how many were errors.
+    /// Reads `count` replies; returns how many were errors. Parsed in place from the receive
+    /// buffer: the shipper reads one reply per access-log entry.
     func readReplies(_ count: Int) throws -> Int {
         var errors = 0
         for _ in 0..<count where try readReply() { errors += 1 }
@@ -76,51 +85,71 @@ final class RESPPipe {
 
     /// One reply (nested for arrays); true when it is an error.
     private func readReply() throws -> Bool {
-        let line = try readLine()
-        guard let type = line.first else { throw Failure(description: "empty reply line") }
-        let number = { Int(String(decoding: line.dropFirst(), as: UTF8.self)) ?? -1 }
+        let type = try nextByte()
         switch type {
-        case UInt8(ascii: "+"), UInt8(ascii: ":"): return false
-        case UInt8(ascii: "-"): return true
+        case UInt8(ascii: "+"), UInt8(ascii: ":"):
+            try skipLine()
+            return false
+        case UInt8(ascii: "-"):
+            try skipLine()
+            return true
         case UInt8(ascii: "$"):
-            let length = number()
+            let length = try readNumberLine()
             if length >= 0 { try skip(length + 2) }
             return false
         case UInt8(ascii: "*"):
             var error = false
-            for _ in 0..<max(0, number()) where try readReply() { error = true }
+            for _ in 0..<max(0, try readNumberLine()) where try readReply() { error = true }
             return error
         default:
             throw Failure(description: "unexpected reply type \(type)")
         }
     }
 
-    private func readLine() throws -> ArraySlice<UInt8> {
+    private func nextByte() throws -> UInt8 {
+        if inputStart == inputEnd { try fill() }
+        defer { inputStart += 1 }
+        return input[inputStart]
+    }
+
+    /// A decimal number (maybe negative) up to CRLF, as in `$20` or `*-1`.
+    private func readNumberLine() throws -> Int {
+        var value = 0
+        var negative = false
         while true {
-            if let cr = input[inputStart...].firstIndex(of: 0x0d), cr + 1 < input.count {
-                let line = input[inputStart..<cr]
-                inputStart = cr + 2
-                return line
+            let byte = try nextByte()
+            switch byte {
+            case UInt8(ascii: "-"): negative = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+            case 0x0d:
+                guard try nextByte() == 0x0a else { throw Failure(description: "malformed reply line") }
+                return negative ? -value : value
+            default: throw Failure(description: "malformed number in reply")
             }
-            try fill()
         }
+    }
+
+    private func skipLine() throws {
+        while try nextByte() != 0x0a {}
     }
 
     private func skip(_ count: Int) throws {
-        while input.count - inputStart < count { try fill() }
-        inputStart += count
+        var left = count
+        while left > 0 {
+            if inputStart == inputEnd { try fill() }
+            let step = min(left, inputEnd - inputStart)
+            inputStart += step
+            left -= step
+        }
     }
 
+    /// Called only when everything received has been parsed, so the buffer starts over.
     private func fill() throws {
-        if inputStart > 0 {
-            input.removeFirst(inputStart)
-            inputStart = 0
-        }
-        let start = input.count
-        input.append(contentsOf: repeatElement(0, count: 16 * 1024))
-        let received = input.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress! + start, 16 * 1024, 0) }
-        input.removeLast(16 * 1024 - max(0, received))
+        inputStart = 0
+        inputEnd = 0
+        let received = recv(fd, input.baseAddress!, input.count, 0)
         if received <= 0 { throw Failure(description: received == 0 ? "Redis closed the connection" : "read from Redis failed (errno \(errno))") }
+        inputEnd = received
     }
 
     // MARK: Encoding
@@ -138,30 +167,6 @@ final class RESPPipe {
         out.append(contentsOf: [0x0d, 0x0a])
         out.append(contentsOf: value.utf8)
         out.append(contentsOf: [0x0d, 0x0a])
-    }
-
-    /// An integer argument, as a bulk string.
-    @inline(__always) static func appendBulk(_ out: inout [UInt8], _ value: Int) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var magnitude = value.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            if value < 0 {
-                raw[19 - count] = UInt8(ascii: "-")
-                count += 1
-            }
-            out.append(UInt8(ascii: "$"))
-            appendDecimal(&out, count)
-            out.append(contentsOf: [0x0d, 0x0a])
-            out.append(contentsOf: raw[(20 - count)...])
-            out.append(contentsOf: [0x0d, 0x0a])
-        }
     }
 
     @inline(__always) static func appendDecimal(_ out: inout [UInt8], _ value: Int) {

@@ -47,7 +47,8 @@ public final class EmbeddedProxy: @unchecked Sendable {
         let certificates = options.https.isEmpty ? nil : CertificateStore(defaultName: options.defaultCertificate)
         watcher.certificates = certificates
         self.watcher = watcher
-        let accessLog = AccessLogShipper(configuration: .init(redisURL: options.redisURL, streamKey: options.prefix + "log:requests"))
+        let accessLog = AccessLogShipper(configuration: .init(redisURL: options.redisURL, streamKey: options.prefix + "log:requests",
+                                                                     replica: options.replicaID))
         self.accessLog = accessLog
         let metrics = ProxyMetrics()
         services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },

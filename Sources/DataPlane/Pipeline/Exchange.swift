@@ -11,8 +11,8 @@ final class Exchange {
     /// The client's HTTP minor version (0 or 1).
     let clientMinorVersion: Int
     let host: String
-    /// The path as logged (query values redacted).
-    let logPath: String
+    /// The path as logged (query values are dropped when it is logged).
+    let logPath: LogPath
     let route: String
     let revision: String
     let requestID: String
@@ -47,7 +47,7 @@ final class Exchange {
     var bytesIn = 0
     var bytesOut = 0
 
-    init(method: String, clientMinorVersion: Int, host: String, logPath: String, route: String, revision: String,
+    init(method: String, clientMinorVersion: Int, host: String, logPath: LogPath, route: String, revision: String,
          requestID: String, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
          hasBody: Bool) {
         self.method = method

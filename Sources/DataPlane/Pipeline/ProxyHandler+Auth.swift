@@ -11,8 +11,8 @@ import Spec
 struct HeldRequest {
     var route: String
     var host: String
-    /// For the access log (query values redacted).
-    var path: String
+    /// For the access log (query values are dropped when it is logged).
+    var path: LogPath
     var method: String
     var hasBody: Bool
     var keepAlive: Bool
@@ -144,7 +144,7 @@ extension ProxyHandler {
 
     /// The request passed (or needs no auth): resolve the upstream, write its head and connect.
     func forward(head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext, method: String, host: String, path: String,
-                         query: String?, logPath: String, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
+                         query: String?, logPath: LogPath, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
                          matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grantLines: [UInt8]) {
         let target: UpstreamTarget
         switch pool.target(for: entry.upstream) {

@@ -4,7 +4,7 @@ import NIOHTTP1  // HTTPResponseStatus only
 /// HTTP-01 challenges (`/.well-known/acme-challenge/<token>`), answered from the challenge store
 /// off the event loop on any host and route.
 extension ProxyHandler {
-    func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: String, keepAlive: Bool) {
+    func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: LogPath, keepAlive: Bool) {
         guard ChallengeStore.isValidToken(token), let store = services.challenges else {
             pendingLocal = (.notFound, "no such challenge\n", !keepAlive, "acme-challenge", host, path)
             return

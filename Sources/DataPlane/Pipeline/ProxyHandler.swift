@@ -41,7 +41,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var context: ChannelHandlerContext?
     var exchange: Exchange?
     /// A response the proxy gives itself, sent once the request (without a body) has ended.
-    var pendingLocal: (status: HTTPResponseStatus, body: String, close: Bool, route: String, host: String, path: String)?
+    var pendingLocal: (status: HTTPResponseStatus, body: String, close: Bool, route: String, host: String, path: LogPath)?
     var readsPaused = false
     var pendingRead = false
     var timer: Scheduled<Void>?
@@ -371,7 +371,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func requestHead(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
         let hasBody = head.framing != .none
         let keepAlive = head.keepAlive
-        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: String = "-",
+        func local(_ status: HTTPResponseStatus, _ body: String, route: String = "-", host: String = "-", path: LogPath = "-",
                    headers: [(String, String)] = []) {
             // Answer at once if a body follows (and close, rather than read a body nobody wants);
             // otherwise once the request has ended.
@@ -398,7 +398,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .failure(let problem):
             return respond(context, status: .badRequest, body: "bad request target (\(problem))\n", close: true, route: "-", host: host, path: "-")
         }
-        let logPath = AccessLogEntry.redactQuery(path: path, query: query)
+        let logPath = LogPath(path: path, query: query)
 
         if path.hasPrefix("/.well-known/acme-challenge/"), method == "GET" || method == "HEAD" {
             return answerChallenge(token: path.dropFirst("/.well-known/acme-challenge/".count), context: context,
@@ -616,7 +616,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
-                         route: String, host: String, path: String, exchange: Exchange? = nil, headers: [(String, String)] = []) {
+                         route: String, host: String, path: LogPath, exchange: Exchange? = nil, headers: [(String, String)] = []) {
         let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
                                                 headers: headers, allocator: context.channel.allocator)
         emit(context, response, status: Int(status.code), bodyBytes: body.utf8.count, close: close, route: route, host: host,
@@ -626,7 +626,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Writes a whole response the proxy made (or relays from an auth server), logs it, and
     /// either closes the connection after it or goes on with the next request.
     func emit(_ context: ChannelHandlerContext, _ response: ByteBuffer, status: Int, bodyBytes: Int, close: Bool,
-              route: String, host: String, path: String, exchange: Exchange? = nil) {
+              route: String, host: String, path: LogPath, exchange: Exchange? = nil) {
         if close {
             closing = true
             pauseReads()
@@ -653,21 +653,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                upstream: exchange.endpoint?.description ?? "-", revision: exchange.revision, requestID: exchange.requestID)
     }
 
-    /// One finished request: its metric and its access-log entry (one place builds both).
-    func record(status: Int, route: String, host: String, path: String, method: String, start: NIODeadline,
+    /// One finished request: its metric and its access-log entry (one place makes both). The
+    /// entry is encoded into this loop's batch at once, from the strings the request already has.
+    func record(status: Int, route: String, host: String, path: LogPath, method: String, start: NIODeadline,
                         bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
-        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-        services.metrics.requestFinished(route: route, status: status, seconds: seconds)
-        services.accessLog?.record(AccessLogEntry(
-            time: Self.timestamp(), replica: services.configuration.replicaID, client: clientAddress, method: method, host: host,
-            path: path, status: status, bytesIn: bytesIn, bytesOut: bytesOut, durationMicroseconds: Int(seconds * 1e6),
-            upstream: upstream, route: route, revision: revision, requestID: requestID))
-    }
-
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let millis = now.tv_nsec / 1_000_000
-        return "\(now.tv_sec)." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis)
+        let nanoseconds = (NIODeadline.now() - start).nanoseconds
+        services.metrics.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
+        pool.accessLog?.record(client: clientAddress, method: method, host: host, path: path, status: status, bytesIn: bytesIn,
+                               bytesOut: bytesOut, durationMicroseconds: Int(nanoseconds / 1000), upstream: upstream, route: route,
+                               revision: revision, requestID: requestID)
     }
 }

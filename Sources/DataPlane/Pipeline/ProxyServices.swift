@@ -48,6 +48,7 @@ public final class ProxyServices: @unchecked Sendable {
         for (index, loop) in group.makeIterator().enumerated() {
             let pool = UpstreamPool(eventLoop: loop, configuration: configuration)
             pool.loopIndex = index
+            pool.accessLog = accessLog?.makeWriter(for: loop)
             pools[ObjectIdentifier(loop)] = pool
             tokenCaches[ObjectIdentifier(loop)] = LoopTokenCache()
         }

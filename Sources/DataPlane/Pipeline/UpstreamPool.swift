@@ -48,6 +48,8 @@ final class UpstreamPool {
     var loopIndex = 0
     /// `<replica prefix>-<loop>-`, made once.
     var requestIDStem = ""
+    /// This loop's access-log writer (nil: no access log).
+    var accessLog: AccessLogWriter?
 
     init(eventLoop: EventLoop, configuration: ProxyConfiguration) {
         self.eventLoop = eventLoop
