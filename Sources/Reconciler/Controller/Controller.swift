@@ -363,9 +363,19 @@ public final class Controller: @unchecked Sendable {
 
     /// Running replicas of the live template of instances with a health check, and where to check them.
     static func healthTargets(_ runtime: RuntimeObservation, inventory: [ResourceID: InventoryRecord]) -> [HealthMonitor.Target] {
-        runtime.replicas.compactMap { replica in
-            guard replica.isRunning, let record = inventory[ResourceID(.instance, replica.instance)],
-                  let resource = try? record.resource(), case .instance(let instance) = resource,
+        // Each instance's record is parsed once, however many replicas it has.
+        var instances: [String: (Instance, InventoryRecord)?] = [:]
+        func live(_ name: String) -> (Instance, InventoryRecord)? {
+            if let known = instances[name] { return known }
+            let found = inventory[ResourceID(.instance, name)].flatMap { record -> (Instance, InventoryRecord)? in
+                guard let resource = try? record.resource(), case .instance(let instance) = resource else { return nil }
+                return (instance, record)
+            }
+            instances[name] = found
+            return found
+        }
+        return runtime.replicas.compactMap { replica in
+            guard replica.isRunning, let (instance, record) = live(replica.instance),
                   instance.templateHash == replica.templateHash, let health = instance.health, let first = instance.ports.first,
                   let port = record.ports[PortOwner(instance: instance.name, templateHash: instance.templateHash, replica: replica.replica, port: first.name).description]
             else { return nil }

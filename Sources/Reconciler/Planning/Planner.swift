@@ -83,7 +83,7 @@ public enum Planner {
                 changes[index].reasons += drift.map(\.reason)
                 if changes[index].action == .noop, !drift.isEmpty { changes[index].action = .update }
             }
-            changes[index].reasons += conflicts.filter { $0.message.contains("leased to \(name) replica") }
+            changes[index].reasons += conflicts.filter { $0.instance == name }.map(\.reason)
             if let instance = desired.instance(named: name) {
                 for replica in observed.runtime?.replicas ?? [] where replica.instance == name && replica.templateHash == instance.templateHash {
                     guard let notBefore = replica.restartNotBefore, notBefore > now, !replica.isRunning else { continue }
@@ -112,7 +112,7 @@ public enum Planner {
         let authImpact = routeTable.action == .noop ? AuthImpact.none : AuthImpact(before: routeTable.before, after: routeTable.after)
         return Plan(revision: revision, origin: origin, stateFingerprint: observed.fingerprint, changes: changes,
                     ports: ports.changes, routeTable: routeTable, certificates: certificates, replicas: replicas,
-                    unready: observed.runtime?.unready ?? [:], conflicts: conflicts, authImpact: authImpact, desired: desired)
+                    unready: observed.runtime?.unready ?? [:], conflicts: conflicts.map(\.reason), authImpact: authImpact, desired: desired)
     }
 
     static func pending(for resource: Resource, _ configuration: PlannerConfiguration) -> [String] {

@@ -103,12 +103,12 @@ public enum WorkloadPlanner {
 
     /// Ports Berth leases (or will) that something outside Berth publishes: each is a conflict the
     /// plan reports; the unlabelled holder is never touched.
-    public static func conflicts(observed: ObservedState, assigned: [PortOwner: Int]) -> [ChangeReason] {
+    public static func conflicts(observed: ObservedState, assigned: [PortOwner: Int]) -> [(instance: String, reason: ChangeReason)] {
         guard let runtime = observed.runtime, !runtime.foreign.isEmpty else { return [] }
         let byPort = Dictionary(assigned.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
         return runtime.foreign.compactMap { holder in
             guard let owner = byPort[holder.port] else { return nil }
-            return ChangeReason("port-conflict", "host port \(holder.port), leased to \(owner.instance) replica \(owner.replica) port \(owner.port), is published by \(holder.holder), which Berth does not own and will not touch; that replica cannot start until the port is freed")
+            return (owner.instance, ChangeReason("port-conflict", "host port \(holder.port), leased to \(owner.instance) replica \(owner.replica) port \(owner.port), is published by \(holder.holder), which Berth does not own and will not touch; that replica cannot start until the port is freed"))
         }
     }
 
