@@ -27,7 +27,7 @@ import Testing
             "unknown-fields", "missing-fields", "wrong-types", "enums", "duplicate-hosts", "duplicate-host-in-one-domain",
             "references", "hostnames", "paths", "cidrs", "urls", "durations", "quantities",
             "hashes", "env", "ports", "instance-runtime", "ambiguous-routes", "auth-mechanisms", "domain-conflicts",
-            "route-conflicts", "domain-tls-fields", "identity-headers",
+            "route-conflicts", "domain-tls-fields", "identity-headers", "forward-copy-headers",
         ]
         #expect(expected.subtracting(cases).isEmpty, "missing cases: \(expected.subtracting(cases).sorted())")
     }

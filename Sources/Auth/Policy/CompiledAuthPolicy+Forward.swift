@@ -1,16 +1,13 @@
+import Spec
 extension CompiledAuthPolicy {
     /// Request headers passed to the auth server as they are: what it needs to recognise a
     /// session or a token. Everything else (bodies included) stays with the proxy.
     public static let forwardedRequestHeaders = ["authorization", "cookie", "accept", "user-agent"]
 
     /// Header names an auth server's answer is never allowed to set on the upstream request, even
-    /// when `copyHeaders` lists them: framing and connection headers (a second `Content-Length`
-    /// would let the auth server desynchronize the upstream connection), `Host`, and the
-    /// forwarding headers the proxy itself writes.
-    public static let uncopyableHeaders: Set<String> = [
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "upgrade", "expect", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id",
-    ]
+    /// when a table's `copyHeaders` lists them (the validator refuses such policies; a table is
+    /// still checked here, since the proxy trusts no table blindly).
+    public static var uncopyableHeaders: Set<String> { Formats.uncopyableForwardHeaders }
 
     /// The subrequest (a GET to the policy's `url`, no body) describing the original request in
     /// `X-Forwarded-*` (traefik's forwardAuth convention). Values come from the proxy's view —

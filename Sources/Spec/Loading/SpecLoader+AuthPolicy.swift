@@ -192,8 +192,10 @@ extension SpecLoader {
         }
         let headers = reader.sequence(fields["copyHeaders"], path: "spec.forward.copyHeaders") { child, path -> String? in
             guard let header = reader.string(child, path: path) else { return nil }
-            if let problem = Formats.checkHeaderName(header) {
-                reader.error("invalid-value", child, "\(path): \"\(header)\" \(problem)")
+            if let problem = Formats.checkCopyableHeaderName(header) {
+                let reserved = Formats.checkHeaderName(header) == nil
+                reader.error(reserved ? "reserved-name" : "invalid-value", child, "\(path): \"\(header)\" \(problem)",
+                             hint: reserved ? "leave it out; copy identity headers of the auth server's own, such as X-Auth-User" : nil)
                 return nil
             }
             return header

@@ -240,6 +240,25 @@ public enum Formats {
         return nil
     }
 
+    /// Header names a forward-auth server's answer may never set on the upstream request, so
+    /// `copyHeaders` may not list them: framing and connection headers (a second `Content-Length`
+    /// would let the auth server desynchronize the upstream connection), `Host`, and the
+    /// forwarding headers the proxy itself writes. The proxy skips them even in a table that
+    /// names them; the validator refuses them so the policy does not look like it copies them.
+    public static let uncopyableForwardHeaders: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "upgrade", "expect", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id",
+    ]
+
+    /// A header name `forward.copyHeaders` may list: a valid name the proxy lets an auth server set.
+    public static func checkCopyableHeaderName(_ name: String) -> String? {
+        if let problem = checkHeaderName(name) { return problem }
+        if uncopyableForwardHeaders.contains(name.lowercased()) {
+            return "cannot be copied from the auth server's answer (the proxy writes it itself, or it is a framing or hop-by-hop header)"
+        }
+        return nil
+    }
+
     static func isHex(_ byte: UInt8) -> Bool {
         (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) || (0x41...0x46).contains(byte)
     }
