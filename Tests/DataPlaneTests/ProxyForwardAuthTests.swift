@@ -140,6 +140,47 @@ extension ProxyEndToEndTests {
             #expect(setup.web.stats.requests.allSatisfy { $0 == "GET /app/b" }, "\(setup.web.stats.requests)")
         }
 
+        /// Subrequests reuse their connections to the auth server (per event loop), and a kept
+        /// connection the server closes without answering costs one new connection, not the request.
+        @Test func subrequestsKeepTheirConnections() throws {
+            let env = try ProxyEnvironment()
+            let web = try env.http("web")
+            let auth = try ScriptedHTTPServer(group: env.group, script: Self.script)
+            let closing = try ScriptedHTTPServer(group: env.group, oneRequestPerConnection: true, script: Self.script)
+            defer { auth.close(); closing.close(); env.close() }
+            try env.apply([
+                Manifest.domain("shop", hosts: [shopHost]),
+                Self.forwardPolicy("sso", url: auth.url + "/verify"),
+                Self.forwardPolicy("sso-closing", url: closing.url + "/verify"),
+                Manifest.route("app", domain: "shop", path: "/app", url: web.url, auth: "sso"),
+                Manifest.route("closing", domain: "shop", path: "/closing", url: web.url, auth: "sso-closing"),
+            ])
+            let proxy = try env.proxy(["--threads", "2"])
+
+            // 20 clients, one connection each, spread over the proxy's two event loops.
+            for index in 0..<20 {
+                let response = try httpRequest(port: proxy.httpPort, "/app/\(index)", host: shopHost, headers: [("Authorization", "Bearer allow")])
+                #expect(response.status == 200, "\(response)")
+                #expect(response.echo?.header("remote-user") == ["alice"])
+            }
+            #expect(auth.requests.count == 20)
+            #expect(auth.connections <= 2, "one kept connection per event loop, not one per subrequest: \(auth.connections)")
+
+            // The server answers once per connection and drops it when a second request comes: each
+            // request after the first goes out on the kept connection, meets the close, and is sent
+            // again on a new one; every one is answered.
+            let socket = try TestSocket(port: proxy.httpPort)
+            defer { socket.close() }
+            for index in 0..<6 {
+                let response = try socket.request("GET", "/closing/\(index)", host: shopHost, headers: [("Authorization", "Bearer allow")])
+                #expect(response.status == 200, "\(response)")
+            }
+            #expect(closing.requests.count == 6)
+            #expect(closing.droppedRequests == 5, "each later request was first tried on the kept connection")
+            #expect(closing.connections == 6)
+            #expect(web.stats.requestCount == 26)
+        }
+
         @Test func anAuthServerThatCannotAnswerFailsClosed() throws {
             let setup = try Self.setUp()
             defer { setup.auth.close(); setup.env.close() }

@@ -58,7 +58,7 @@ extension ProxyHandler {
             return
         }
         services.authClient.send(subrequest.method, url, headers: subrequest.headers.map { (name: $0.name, value: $0.value) },
-                                 maxBody: Self.maxRelayedBody, timeout: services.configuration.authTimeout, on: loop)
+                                 maxBody: Self.maxRelayedBody, timeout: services.configuration.authTimeout, reuse: true, on: loop)
             .whenComplete { result in
                 let (handler, held) = loopBound.value
                 switch result {

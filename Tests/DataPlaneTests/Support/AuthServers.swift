@@ -28,19 +28,25 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var script: Script
     private var received: [Request] = []
+    private var accepted = 0
+    private var dropped = 0
     private let channel: Channel
     var port: Int { channel.localAddress!.port! }
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init(group: EventLoopGroup, script: @escaping Script) throws {
+    /// `oneRequestPerConnection`: answer the first request on a connection with keep-alive and
+    /// close the connection, unanswered, when a second one arrives on it (a server whose idle
+    /// timeout struck just as the client reused the connection).
+    init(group: EventLoopGroup, oneRequestPerConnection: Bool = false, script: @escaping Script) throws {
         self.script = script
         let box = Box()
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                box.server?.countConnection()
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ScriptedHandler(server: box))
+                    try channel.pipeline.syncOperations.addHandler(ScriptedHandler(server: box, oneRequestPerConnection: oneRequestPerConnection))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -51,6 +57,12 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     func setScript(_ script: @escaping Script) { lock.withLock { self.script = script } }
 
     var requests: [Request] { lock.withLock { received } }
+    /// Connections accepted so far.
+    var connections: Int { lock.withLock { accepted } }
+    fileprivate func countConnection() { lock.withLock { accepted += 1 } }
+    /// Requests closed unanswered (`oneRequestPerConnection`).
+    var droppedRequests: Int { lock.withLock { dropped } }
+    fileprivate func countDropped() { lock.withLock { dropped += 1 } }
 
     fileprivate func answer(_ request: Request) -> Answer {
         lock.withLock {
@@ -72,16 +84,32 @@ private final class ScriptedHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let server: ScriptedHTTPServer.Box
+    let oneRequestPerConnection: Bool
     private var head: HTTPRequestHead?
+    private var answered = 0
+    /// Set once the connection is being closed unanswered: what else was read is ignored.
+    private var dropping = false
 
-    init(server: ScriptedHTTPServer.Box) { self.server = server }
+    init(server: ScriptedHTTPServer.Box, oneRequestPerConnection: Bool) {
+        self.server = server
+        self.oneRequestPerConnection = oneRequestPerConnection
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let received): head = received
+        case .head(let received):
+            if oneRequestPerConnection && answered > 0 {
+                head = nil
+                dropping = true
+                server.server?.countDropped()
+                return context.close(promise: nil)
+            }
+            head = received
         case .body: break
         case .end:
+            if dropping { return }
             guard let head, let server = server.server else { return context.close(promise: nil) }
+            answered += 1
             let answer = server.answer(.init(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }))
             var headers = HTTPHeaders(answer.headers)
             headers.replaceOrAdd(name: "content-length", value: String(answer.body.utf8.count))
