@@ -93,6 +93,10 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // bench/proxy.sh only: a bare NIO TCP relay, the floor any proxy on SwiftNIO starts from.
+        .executableTarget(
+            name: "berth-bench-relay",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         // Test-only helpers: start a private redis-server, make git repositories, run processes.
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SpecTests", dependencies: ["Spec"]),

@@ -68,6 +68,12 @@ struct RewrittenHead {
         #expect(out["Host"] == ["a"], "Host is never dropped for being named in Connection")
     }
 
+    @Test(arguments: [0, 1, 9, 10, 15, 16, 255, 256, 0xdead_beef, UInt64.max])
+    func requestIDsEndInTheSequenceInHex(_ sequence: UInt64) {
+        #expect(ProxyServices.requestID(stem: "a1b2c3d4-0-", sequence: sequence) == "a1b2c3d4-0-" + String(sequence, radix: 16))
+        #expect(ProxyServices.requestID(stem: "", sequence: sequence) == String(sequence, radix: 16))
+    }
+
     @Test func aClientRequestIDIsKeptOnlyWhenSafe() throws {
         let kept = try RewrittenHead([("Host", "a"), ("X-Request-Id", "abc-123")])
         #expect(kept.requestID == "abc-123" && kept["X-Request-Id"] == ["abc-123"])

@@ -53,6 +53,40 @@ import Spec
     func normalizesHosts(_ raw: String, _ expected: String) {
         #expect(RequestHost.normalize(raw) == expected)
     }
+
+    @Test(arguments: [("Shop.Example.COM.:8080", "shop.example.com"), (".", "."), ("A", "a"), ("[::1", "[::1"), (":80", ""),
+                      ("[::1].", "[::1]"), ("X.:", "x"), ("a..", "a."), ("[FE80::1]:8443", "[fe80::1]")])
+    func normalizesHostEdges(_ raw: String, _ expected: String) {
+        #expect(RequestHost.normalize(raw) == expected)
+    }
+
+    /// The byte-level normalization agrees with the plain String one it replaced, on hosts made of
+    /// the characters that matter (letters of both cases, digits, dots, colons, brackets).
+    @Test func hostNormalizationMatchesTheStringModel() {
+        func model(_ raw: String) -> String {
+            if raw.utf8.allSatisfy({ !(0x41...0x5a).contains($0) && $0 != UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: ".") {
+                return raw
+            }
+            var host = Substring(raw)
+            if host.hasPrefix("[") {
+                if let close = host.firstIndex(of: "]") { host = host[...close] }
+            } else if let colon = host.lastIndex(of: ":") {
+                host = host[..<colon]
+            }
+            var value = host.lowercased()
+            if value.hasSuffix("."), value.count > 1 { value.removeLast() }
+            return value
+        }
+        let alphabet = Array("aZ9.:[]-")
+        var generator = SystemRandomNumberGenerator()
+        var checked = 0
+        for _ in 0..<20_000 {
+            let raw = String((0..<Int.random(in: 1...9, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            #expect(RequestHost.normalize(raw) == model(raw), "\(raw)")
+            checked += 1
+        }
+        #expect(checked == 20_000)
+    }
 }
 
 @Suite struct RouteMatcherTests {

@@ -76,7 +76,33 @@ public final class ProxyServices: @unchecked Sendable {
     func nextRequestID(on pool: UpstreamPool) -> String {
         pool.requestSequence += 1
         if pool.requestIDStem.isEmpty { pool.requestIDStem = idPrefix + "-" + String(pool.loopIndex) + "-" }
-        return pool.requestIDStem + String(pool.requestSequence, radix: 16)
+        return Self.requestID(stem: pool.requestIDStem, sequence: pool.requestSequence)
+    }
+
+    /// `stem` followed by `sequence` in lower-case hex, built in one allocation (this runs for
+    /// every request; concatenating `String(_:radix:)` cost two).
+    static func requestID(stem: String, sequence: UInt64) -> String {
+        var digits = 1
+        var rest = sequence >> 4
+        while rest != 0 {
+            digits += 1
+            rest >>= 4
+        }
+        let stemCount = stem.utf8.count
+        return String(unsafeUninitializedCapacity: stemCount + digits) { out in
+            var index = 0
+            for byte in stem.utf8 {
+                out[index] = byte
+                index += 1
+            }
+            var value = sequence
+            for position in stride(from: stemCount + digits - 1, through: stemCount, by: -1) {
+                let nibble = UInt8(truncatingIfNeeded: value & 0xf)
+                out[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                value >>= 4
+            }
+            return stemCount + digits
+        }
     }
 }
 

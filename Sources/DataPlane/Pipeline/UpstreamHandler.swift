@@ -37,8 +37,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     weak var delegate: UpstreamDelegate?
-    /// The pool holding this connection while it is idle.
-    var idleIn: (pool: UpstreamPool, endpoint: Endpoint)?
+    /// The idle list holding this connection while it is idle.
+    var idleIn: IdleConnections?
+    /// The idle list of this connection's endpoint, once it has been in it (a connection serves
+    /// one endpoint for life, so later releases need no dictionary lookup).
+    var home: IdleConnections?
     /// True once the connection carried an exchange (a later checkout is a reuse).
     var hasServed = false
     /// The request in flight was HEAD (its response has no body whatever its headers say).
@@ -192,9 +195,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 delegate.upstreamClosed(error: nil)
             }
-        } else if let (pool, endpoint) = idleIn {
+        } else if let list = idleIn {
             idleIn = nil
-            pool.idleClosed(self, endpoint: endpoint)
+            list.remove(self)
         }
         context.fireChannelInactive()
     }

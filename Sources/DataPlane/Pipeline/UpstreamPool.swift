@@ -22,13 +22,21 @@ struct Endpoint: Hashable, CustomStringConvertible {
     }
 }
 
+/// The idle keep-alive connections to one endpoint, on one event loop. A class, so a connection
+/// can keep a reference to its endpoint's list and be put back without hashing the endpoint.
+final class IdleConnections {
+    var handlers: [UpstreamHandler] = []
+
+    func remove(_ handler: UpstreamHandler) { handlers.removeAll { $0 === handler } }
+}
+
 /// Keep-alive connections to upstream endpoints, one pool per event loop (so a connection and the
 /// client it serves share a thread and never hop). Also remembers endpoints that refused a
 /// connection recently (passive health) and the round-robin position of each route.
 final class UpstreamPool {
     let eventLoop: EventLoop
     let configuration: ProxyConfiguration
-    private var idle: [Endpoint: [UpstreamHandler]] = [:]
+    private var idle: [Endpoint: IdleConnections] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
     /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
@@ -72,7 +80,8 @@ final class UpstreamPool {
     /// An idle keep-alive connection to `endpoint`, if one is left (no future, no lookup: the
     /// common case of a request).
     func checkoutIdle(_ endpoint: Endpoint) -> (Channel, UpstreamHandler)? {
-        while let handler = idle[endpoint]?.popLast() {
+        guard let list = idle[endpoint] else { return nil }
+        while let handler = list.handlers.popLast() {
             if let channel = handler.channel, channel.isActive {
                 handler.idleIn = nil
                 return (channel, handler)
@@ -103,21 +112,26 @@ final class UpstreamPool {
         handler.delegate = nil
         handler.reset()
         handler.setPaused(false)
-        guard channel.isActive, (idle[endpoint]?.count ?? 0) < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
+        let list: IdleConnections
+        if let home = handler.home {
+            list = home
+        } else if let existing = idle[endpoint] {
+            list = existing
+        } else {
+            list = IdleConnections()
+            idle[endpoint] = list
+        }
+        handler.home = list
+        guard channel.isActive, list.handlers.count < configuration.maxIdleUpstreamConnectionsPerEndpoint else {
             channel.close(promise: nil)
             return
         }
-        handler.idleIn = (self, endpoint)
-        idle[endpoint, default: []].append(handler)
-    }
-
-    /// An idle connection closed (the upstream's keep-alive timeout): forget it.
-    func idleClosed(_ handler: UpstreamHandler, endpoint: Endpoint) {
-        idle[endpoint]?.removeAll { $0 === handler }
+        handler.idleIn = list
+        list.handlers.append(handler)
     }
 
     func closeAll() {
-        for list in idle.values { for handler in list { handler.channel?.close(promise: nil) } }
+        for list in idle.values { for handler in list.handlers { handler.channel?.close(promise: nil) } }
         idle = [:]
     }
 }
