@@ -19,6 +19,7 @@ done
 echo "Building berth and berth-proxy (release)…" >&2
 swift build -c release --product berth --scratch-path .build-release >&2
 swift build -c release --product berth-proxy --scratch-path .build-release >&2
+swift build -c release --product berth-bench-relay --scratch-path .build-release >&2
 BIN=.build-release/release
 
 WORK=$(mktemp -d)   # default template: /tmp/tmp.*
@@ -29,7 +30,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
-BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port)
+BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
 mkdir -p "$WORK/up" "$WORK/www"
@@ -113,7 +114,12 @@ sleep 0.5
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!); BER_PID=$!
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BNL" --admin "127.0.0.1:$ADM2" --threads 1 --no-access-log >"$WORK/berth-nolog.log" 2>&1 & PIDS+=($!); BNL_PID=$!
 
-for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL; do
+# The floor: a bare SwiftNIO TCP relay (one upstream connection per client connection, bytes
+# copied both ways, no HTTP at all), so the table shows what NIO's channel machinery costs on
+# its own and how much of berth-proxy's CPU is its own HTTP work.
+"$BIN/berth-bench-relay" "$RLY" "$UP" & PIDS+=($!); RLY_PID=$!
+
+for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL $RLY; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
@@ -132,6 +138,7 @@ pids_of() {
     caddy) echo "$CAD_PID" ;;
     berth-proxy) echo "$BER_PID $RDS_PID" ;;
     berth-nolog) echo "$BNL_PID" ;;
+    nio-relay) echo "$RLY_PID" ;;
   esac
 }
 cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
@@ -154,7 +161,7 @@ run() { # name port path
 RESULTS="$WORK/results"
 : > "$RESULTS"
 for path in /small /big; do
-  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD"; do
+  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY"; do
     run "${target%%:*}" "${target##*:}" "$path" >> "$RESULTS"
   done
 done
@@ -162,7 +169,8 @@ done
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
 printf "%-12s %-6s %12s %9s %9s %11s\n" target path "req/s" "p50 ms" "p99 ms" "cpu us/req"
-# berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off
+# berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off;
+# nio-relay = bare SwiftNIO TCP relay (no HTTP), the floor for any proxy built on SwiftNIO
 while read -r name path rps p50 p99 cpu rest; do
   printf "%-12s %-6s %12s %9s %9s %11s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$cpu" "$rest"
 done < "$RESULTS"

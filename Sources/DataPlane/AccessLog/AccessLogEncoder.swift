@@ -52,42 +52,8 @@ final class AccessLogBatch: @unchecked Sendable {
     }
 }
 
-/// Writes RESP into memory reserved beforehand for an upper bound of what is written, so no
-/// step checks capacity. Numbers are written as digits by hand (no `String` on the way).
-struct RESPCursor {
-    var position: UnsafeMutablePointer<UInt8>
-
-    @inline(__always) mutating func byte(_ value: UInt8) {
-        position.pointee = value
-        position += 1
-    }
-
-    @inline(__always) mutating func crlf() {
-        position[0] = 0x0d
-        position[1] = 0x0a
-        position += 2
-    }
-
-    @inline(__always) mutating func raw(_ text: StaticString) {
-        let count = text.utf8CodeUnitCount
-        position.update(from: text.utf8Start, count: count)
-        position += count
-    }
-
-    @inline(__always) mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard let start = bytes.baseAddress else { return }
-        position.update(from: start, count: bytes.count)
-        position += bytes.count
-    }
-
-    @inline(__always) mutating func raw(_ text: String) {
-        let utf8 = text.utf8
-        // Native and small strings are contiguous; the loop is for bridged ones.
-        if utf8.withContiguousStorageIfAvailable({ raw($0) }) == nil {
-            for value in utf8 { byte(value) }
-        }
-    }
-
+/// RESP on top of `ByteCursor`: bulk strings and numbers, digits written by hand (no `String`).
+extension ByteCursor {
     @inline(__always) static func digitCount(_ value: Int) -> Int {
         var count = 1
         var rest = value
@@ -164,10 +130,10 @@ struct AccessLogEncoder: Sendable {
         let variable = client.utf8.count + method.utf8.count + host.utf8.count + path.path.utf8.count
             + (query?.utf8.count ?? 0) + upstream.utf8.count + route.utf8.count + revision.utf8.count + requestID.utf8.count
         let start = batch.reserve(head.count + replica.count + Self.fixedOverhead + variable)
-        var out = RESPCursor(position: start)
+        var out = ByteCursor(position: start)
         head.withUnsafeBufferPointer { out.raw($0) }
 
-        let secondDigits = RESPCursor.digitCount(max(0, seconds))
+        let secondDigits = ByteCursor.digitCount(max(0, seconds))
         out.bulkHeader(secondDigits + 4)
         out.decimal(max(0, seconds), digits: secondDigits)
         out.byte(UInt8(ascii: "."))

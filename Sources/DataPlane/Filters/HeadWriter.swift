@@ -26,74 +26,85 @@ enum HeadWriter {
     /// `Connection` dropped, client identity headers replaced) and the request id in effect.
     static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite,
                             allocator: ByteBufferAllocator) -> (ByteBuffer, requestID: String) {
-        var out = allocator.buffer(capacity: head.length + rewrite.uri.utf8.count + 256)
-        out.writeString(rewrite.method)
-        out.writeStaticString(" ")
-        out.writeString(rewrite.uri)
-        out.writeStaticString(" HTTP/1.1\r\n")
-        var requestID: String?
-        var forwardedHost: String?
-        var upgradeValue: String?
         bytes.withUnsafeReadableBytes { raw in
-            for field in head.fields {
+            // First what the added lines need: the client's first acceptable request id, its Host
+            // (for X-Forwarded-Host) and its Upgrade value.
+            var requestIDField: Int?
+            var hostValue: Range<Int>?
+            var upgradeValue: Range<Int>?
+            for (index, field) in head.fields.enumerated() {
                 switch field.kind {
-                case .hopByHop, .forged, .connection:
-                    continue
-                case .upgrade:
-                    if upgradeValue == nil { upgradeValue = String(decoding: raw[field.value], as: UTF8.self) }
-                    continue
-                case .requestID:
-                    let value = UnsafeRawBufferPointer(rebasing: raw[field.value])
-                    if requestID == nil, isSafeRequestID(value) {
-                        requestID = String(decoding: value, as: UTF8.self)
-                        out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
-                    }
-                    continue
-                case .host, .contentLength, .transferEncoding:
-                    // Never dropped for being named in `Connection`: the upstream must see the
-                    // same Host and the same framing as the proxy did.
-                    if field.kind == .host, forwardedHost == nil { forwardedHost = String(decoding: raw[field.value], as: UTF8.self) }
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
-                    continue
-                case .other:
-                    break
+                case .requestID where requestIDField == nil && isSafeRequestID(UnsafeRawBufferPointer(rebasing: raw[field.value])):
+                    requestIDField = index
+                case .host where hostValue == nil: hostValue = field.value
+                case .upgrade where upgradeValue == nil: upgradeValue = field.value
+                default: break
                 }
-                if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
-                if !rewrite.remove.isEmpty, isListed(UnsafeRawBufferPointer(rebasing: raw[field.name]), rewrite.remove) { continue }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
             }
+            let id = requestIDField.map { String(decoding: raw[head.fields[$0].value], as: UTF8.self) } ?? rewrite.makeRequestID()
+            // Kept lines and the two copied values fit in twice the received head; the rest is
+            // counted exactly, plus the fixed text.
+            let bound = 2 * head.length + rewrite.method.utf8.count + rewrite.uri.utf8.count + rewrite.addLines.count
+                + 2 * rewrite.clientAddress.utf8.count + rewrite.scheme.utf8.count + id.utf8.count + 200
+            var out = allocator.buffer(capacity: bound)
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
+                let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                var cursor = ByteCursor(position: start)
+                cursor.raw(rewrite.method)
+                cursor.byte(UInt8(ascii: " "))
+                cursor.raw(rewrite.uri)
+                cursor.raw(" HTTP/1.1\r\n")
+                for (index, field) in head.fields.enumerated() {
+                    switch field.kind {
+                    case .hopByHop, .forged, .connection, .upgrade:
+                        continue
+                    case .requestID:
+                        if index == requestIDField { cursor.raw(UnsafeRawBufferPointer(rebasing: raw[field.line])) }
+                        continue
+                    case .host, .contentLength, .transferEncoding:
+                        // Never dropped for being named in `Connection`: the upstream must see the
+                        // same Host and the same framing as the proxy did.
+                        cursor.raw(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                        continue
+                    case .other:
+                        break
+                    }
+                    if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                    if !rewrite.remove.isEmpty, isListed(UnsafeRawBufferPointer(rebasing: raw[field.name]), rewrite.remove) { continue }
+                    cursor.raw(UnsafeRawBufferPointer(rebasing: raw[field.line]))
+                }
+                if !rewrite.addLines.isEmpty { cursor.raw(rewrite.addLines) }
+                if rewrite.upgrade, let upgradeValue {
+                    cursor.raw("Connection: upgrade\r\nUpgrade: ")
+                    cursor.raw(UnsafeRawBufferPointer(rebasing: raw[upgradeValue]))
+                    cursor.crlf()
+                } else {
+                    cursor.raw("Connection: keep-alive\r\n")
+                }
+                cursor.raw("X-Forwarded-For: ")
+                cursor.raw(rewrite.clientAddress)
+                cursor.raw("\r\nX-Real-IP: ")
+                cursor.raw(rewrite.clientAddress)
+                cursor.raw("\r\nX-Forwarded-Proto: ")
+                cursor.raw(rewrite.scheme)
+                cursor.crlf()
+                if let hostValue {
+                    cursor.raw("X-Forwarded-Host: ")
+                    cursor.raw(UnsafeRawBufferPointer(rebasing: raw[hostValue]))
+                    cursor.crlf()
+                }
+                if requestIDField == nil {
+                    cursor.raw("X-Request-Id: ")
+                    cursor.raw(id)
+                    cursor.crlf()
+                }
+                cursor.crlf()
+                let written = cursor.position - start
+                precondition(written <= bound, "request head bound")
+                return written
+            }
+            return (out, id)
         }
-        if !rewrite.addLines.isEmpty { out.writeBytes(rewrite.addLines) }
-        if rewrite.upgrade, let upgradeValue {
-            out.writeStaticString("Connection: upgrade\r\nUpgrade: ")
-            out.writeString(upgradeValue)
-            out.writeStaticString("\r\n")
-        } else {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("X-Forwarded-For: ")
-        out.writeString(rewrite.clientAddress)
-        out.writeStaticString("\r\nX-Real-IP: ")
-        out.writeString(rewrite.clientAddress)
-        out.writeStaticString("\r\nX-Forwarded-Proto: ")
-        out.writeString(rewrite.scheme)
-        out.writeStaticString("\r\n")
-        if let forwardedHost {
-            out.writeStaticString("X-Forwarded-Host: ")
-            out.writeString(forwardedHost)
-            out.writeStaticString("\r\n")
-        }
-        let id: String
-        if let requestID {
-            id = requestID
-        } else {
-            id = rewrite.makeRequestID()
-            out.writeStaticString("X-Request-Id: ")
-            out.writeString(id)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
-        return (out, id)
     }
 
     /// `name: value` lines (CRLF-terminated) for `RequestRewrite.addLines`.
@@ -124,42 +135,50 @@ enum HeadWriter {
     /// upstream's own value is replaced).
     static func responseHead(_ head: ResponseHead, bytes: ByteBuffer, clientMinorVersion: Int, body: ResponseBody,
                              keepAlive: Bool, keepUpgrade: Bool, hsts: String? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var out = allocator.buffer(capacity: head.length + 64)
-        out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        bytes.withUnsafeReadableBytes { raw in
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
-            out.writeStaticString(" ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
-            out.writeStaticString("\r\n")
-            for field in head.fields {
-                switch field.kind {
-                case .connection, .upgrade:
-                    if !keepUpgrade { continue }
-                case .hopByHop:
-                    continue
-                case .transferEncoding:
-                    if body == .dechunked { continue }
-                case .contentLength:
-                    if head.hasTransferEncoding { continue }  // RFC 9112 §6.3: the encoding wins
-                default:
-                    break
+        let bound = head.length + (hsts?.utf8.count ?? 0) + 128
+        var out = allocator.buffer(capacity: bound)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
+            let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var cursor = ByteCursor(position: start)
+            cursor.raw(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            bytes.withUnsafeReadableBytes { raw in
+                cursor.raw(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
+                cursor.byte(UInt8(ascii: " "))
+                cursor.raw(UnsafeRawBufferPointer(rebasing: raw[head.reason]))
+                cursor.crlf()
+                for field in head.fields {
+                    switch field.kind {
+                    case .connection, .upgrade:
+                        if !keepUpgrade { continue }
+                    case .hopByHop:
+                        continue
+                    case .transferEncoding:
+                        if body == .dechunked { continue }
+                    case .contentLength:
+                        if head.hasTransferEncoding { continue }  // RFC 9112 §6.3: the encoding wins
+                    default:
+                        break
+                    }
+                    if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
+                    if hsts != nil, field.line.count > 26, isStrictTransportSecurity(UnsafeRawBufferPointer(rebasing: raw[field.line])) { continue }
+                    cursor.raw(UnsafeRawBufferPointer(rebasing: raw[field.line]))
                 }
-                if !head.connection.named.isEmpty, isNamed(field, in: head.connection.named, raw) { continue }
-                if hsts != nil, field.line.count > 26, isStrictTransportSecurity(UnsafeRawBufferPointer(rebasing: raw[field.line])) { continue }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.line]))
             }
+            if let hsts {
+                cursor.raw("Strict-Transport-Security: ")
+                cursor.raw(hsts)
+                cursor.crlf()
+            }
+            if body == .rechunked { cursor.raw("Transfer-Encoding: chunked\r\n") }
+            if !keepUpgrade {
+                if !keepAlive { cursor.raw("Connection: close\r\n") }
+                else if clientMinorVersion == 0 { cursor.raw("Connection: keep-alive\r\n") }
+            }
+            cursor.crlf()
+            let written = cursor.position - start
+            precondition(written <= bound, "response head bound")
+            return written
         }
-        if let hsts {
-            out.writeStaticString("Strict-Transport-Security: ")
-            out.writeString(hsts)
-            out.writeStaticString("\r\n")
-        }
-        if body == .rechunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if !keepUpgrade {
-            if !keepAlive { out.writeStaticString("Connection: close\r\n") }
-            else if clientMinorVersion == 0 { out.writeStaticString("Connection: keep-alive\r\n") }
-        }
-        out.writeStaticString("\r\n")
         return out
     }
 
