@@ -36,7 +36,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case switched
     }
 
-    weak var delegate: UpstreamDelegate?
+    /// The client side of the exchange in flight. Strong, not weak: a weak reference gives the
+    /// ProxyHandler a side table, and every retain and release of it (several per request) then
+    /// takes the runtime's slow path. The cycle it makes lasts one exchange: the delegate is
+    /// cleared when the connection goes back to the pool, when either side closes, and when an
+    /// exchange is abandoned, and a closed channel clears it in `channelInactive` whatever happened.
+    var delegate: UpstreamDelegate?
     /// The idle list holding this connection while it is idle.
     var idleIn: IdleConnections?
     /// The idle list of this connection's endpoint, once it has been in it (a connection serves
