@@ -3,15 +3,18 @@
 # Every proxy gets one worker thread and forwards to the same upstream (an nginx serving a tiny
 # body and a 1 MiB file) with upstream keep-alive; wrk drives each in turn. Besides req/s and
 # latency it prints each proxy's CPU time per request, which other load on the machine skews far
-# less than req/s.
+# less than req/s. One run moves by ±10% from the next on two shared cores, so the targets run in
+# interleaved rounds: the table shows medians, and each ratio is taken within a round and given
+# as its median and range.
 #
-#   bench/proxy.sh [duration-seconds] [connections]
+#   bench/proxy.sh [duration-seconds] [connections] [rounds]
 #
 # Needs: nginx haproxy caddy wrk redis-server (apt-get install nginx-light haproxy caddy wrk redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
+ROUNDS=${3:-3}
 for tool in nginx haproxy caddy wrk redis-server; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy caddy wrk redis-server" >&2; exit 1; }
 done
@@ -160,33 +163,48 @@ run() { # name port path
 
 RESULTS="$WORK/results"
 : > "$RESULTS"
-for path in /small /big; do
-  for target in "upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY"; do
-    run "${target%%:*}" "${target##*:}" "$path" >> "$RESULTS"
+TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round of $ROUNDS…" >&2
+  for path in /small /big; do
+    for target in "${TARGETS[@]}"; do
+      run "${target%%:*}" "${target##*:}" "$path" | sed "s/^/$round /" >> "$RESULTS"
+    done
   done
 done
 
+# Median of the numbers on stdin; "lo-hi" range of them.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { sort -g | awk -v f="$1" 'NR==1 {lo=$1} {hi=$1} END {printf f "-" f, lo, hi}'; }
+# Values of column c (round is $1, name $2, path $3, req/s $4, p50 $5, p99 $6, cpu $7) for a name and path.
+values() { awk -v n="$1" -v p="$2" -v c="$3" '$2==n && $3==p { print $c }' "$RESULTS"; }
+
 echo
-echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores"
-printf "%-12s %-6s %12s %9s %9s %11s\n" target path "req/s" "p50 ms" "p99 ms" "cpu us/req"
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores; median of $ROUNDS rounds"
+printf "%-12s %-6s %10s %17s %9s %9s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req"
 # berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off;
 # nio-relay = bare SwiftNIO TCP relay (no HTTP), the floor for any proxy built on SwiftNIO
-while read -r name path rps p50 p99 cpu rest; do
-  printf "%-12s %-6s %12s %9s %9s %11s %s\n" "$name" "$path" "$rps" "$p50" "$p99" "$cpu" "$rest"
-done < "$RESULTS"
-echo
-echo "berth-proxy relative to each peer (throughput ratio; p99 ratio, lower is better; CPU per request, lower is better):"
-for berth in berth-proxy berth-nolog; do
 for path in /small /big; do
-  b_rps=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $3}' "$RESULTS")
-  b_p99=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $5}' "$RESULTS")
-  b_cpu=$(awk -v p="$path" -v b="$berth" '$1==b && $2==p {print $6}' "$RESULTS")
-  for peer in nginx haproxy caddy; do
-    rps=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $3}' "$RESULTS")
-    p99=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $5}' "$RESULTS")
-    cpu=$(awk -v p="$path" -v n="$peer" '$1==n && $2==p {print $6}' "$RESULTS")
-    awk -v br="$b_rps" -v r="$rps" -v bp="$b_p99" -v p="$p99" -v bc="$b_cpu" -v c="$cpu" -v n="$peer" -v path="$path" \
-      -v b="$berth" 'BEGIN { printf "  %-11s %-6s vs %-8s throughput x%.2f  p99 x%.2f  cpu/req x%.2f\n", b, path, n, br/r, (p>0? bp/p : 0), (c>0? bc/c : 0) }'
+  for target in "${TARGETS[@]}"; do
+    name=${target%%:*}
+    errors=$(awk -v n="$name" -v p="$path" '$2==n && $3==p && NF > 7 { for (i = 8; i <= NF; i++) printf "%s ", $i; print "" }' "$RESULTS" | sort -u | tr '\n' ' ')
+    printf "%-12s %-6s %10.0f %17s %9s %9s %11s %s\n" "$name" "$path" "$(values "$name" "$path" 4 | median)" \
+      "($(values "$name" "$path" 4 | range %.0f))" "$(values "$name" "$path" 5 | median)" "$(values "$name" "$path" 6 | median)" \
+      "$(values "$name" "$path" 7 | median)" "$errors"
   done
 done
+echo
+echo "berth-proxy relative to each peer, within each round (median (min-max); throughput, p99 lower is better, CPU per request lower is better):"
+# ratio name peer path column: the per-round ratios of name's column to peer's.
+ratios() { awk -v n="$1" -v q="$2" -v p="$3" -v c="$4" '$3==p && $2==n { own[$1] = $c } $3==p && $2==q { peer[$1] = $c }
+  END { for (r in own) if (peer[r] > 0) printf "%.3f\n", own[r] / peer[r] }' "$RESULTS"; }
+for berth in berth-proxy berth-nolog nio-relay; do
+  for path in /small /big; do
+    for peer in nginx haproxy caddy; do
+      [ "$berth" = nio-relay ] && [ "$peer" != nginx ] && continue
+      printf "  %-11s %-6s vs %-8s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f\n" "$berth" "$path" "$peer" \
+        "$(ratios "$berth" "$peer" "$path" 4 | median)" "$(ratios "$berth" "$peer" "$path" 4 | range %.2f)" \
+        "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)"
+    done
+  done
 done
