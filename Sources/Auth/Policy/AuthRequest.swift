@@ -15,6 +15,9 @@ public struct AuthRequest: Sendable {
     public var headers: [(name: String, value: String)]
     /// The real client address (socket, or a PROXY header from a trusted load balancer): 4 or 16 bytes.
     public var clientAddress: [UInt8]
+    /// The same address as the proxy writes it in the upstream request's `X-Forwarded-For`, when
+    /// the caller has it (forward auth then sends the same text, without formatting it again).
+    public var clientAddressText: String?
 
     public init(method: String, host: String, target: String, scheme: String = "https",
                 headers: [(name: String, value: String)], clientAddress: [UInt8]) {

@@ -19,12 +19,12 @@ extension CompiledAuthPolicy {
             HeaderField("x-forwarded-proto", request.scheme),
             HeaderField("x-forwarded-host", request.host),
             HeaderField("x-forwarded-uri", request.target),
-            HeaderField("x-forwarded-for", CIDRText.format(request.clientAddress)),
+            HeaderField("x-forwarded-for", request.clientAddressText ?? CIDRText.format(request.clientAddress)),
         ]
         for header in request.headers where Self.forwardedRequestHeaders.contains(header.name) {
             headers.append(HeaderField(header.name, header.value))
         }
-        return ForwardSubrequest(policy: name, url: settings.url, method: "GET", headers: headers)
+        return ForwardSubrequest(policy: name, url: settings.url, outbound: settings.outbound, method: "GET", headers: headers)
     }
 
     /// Turns the auth server's answer into a verdict: 2xx allows, carrying the `copyHeaders` it
@@ -56,6 +56,8 @@ extension CompiledAuthPolicy {
 public struct ForwardSubrequest: Sendable, Equatable {
     public var policy: String
     public var url: String
+    /// `url` as parsed when the table was compiled; nil when it cannot be requested.
+    public var outbound: OutboundURL?
     public var method: String
     /// Lower-case names.
     public var headers: [HeaderField]

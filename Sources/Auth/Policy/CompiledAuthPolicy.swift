@@ -29,6 +29,15 @@ public struct CompiledAuthPolicy: Sendable {
         public var url: String
         /// Lower-case.
         public var copyHeaders: [String]
+        /// `url` parsed once, when the table is compiled (nil: not a URL the proxy can request,
+        /// answered 503). Parsing it per request cost more than the rest of building the subrequest.
+        public var outbound: OutboundURL?
+
+        public init(url: String, copyHeaders: [String]) {
+            self.url = url
+            self.copyHeaders = copyHeaders
+            outbound = OutboundURL(url)
+        }
     }
 
     public static let defaultUserHeader = "x-auth-user"

@@ -49,7 +49,7 @@ extension ProxyHandler {
         holdForAuth()
         let loop = context.eventLoop
         let loopBound = NIOLoopBound((self, held), eventLoop: loop)
-        guard let url = OutboundURL(subrequest.url) else {
+        guard let url = subrequest.outbound else {
             // Answered on the next loop turn, once the request's end has been read like any other's.
             loop.execute {
                 let (handler, held) = loopBound.value

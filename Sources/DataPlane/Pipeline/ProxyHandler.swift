@@ -462,9 +462,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // The target is the normalized path, as routed: an auth server told `/public/../admin`
         // could judge a path other than the one the upstream will serve.
-        let request = AuthRequest(method: method, host: host, target: query.map { path + "?" + $0 } ?? path, scheme: isTLS ? "https" : "http",
+        var request = AuthRequest(method: method, host: host, target: query.map { path + "?" + $0 } ?? path, scheme: isTLS ? "https" : "http",
                                   headers: Self.headerList(head, bytes: bytes, onlyAuthorization: !policy.readsOtherHeaders),
                                   clientAddress: address)
+        request.clientAddressText = clientAddress
         // Only checks that finish later need the request kept in a closure (an allocation).
         func held() -> HeldRequest {
             HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
