@@ -15,6 +15,8 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
     /// Tells this Berth's containers from another's on a shared daemon (the Redis prefix and address).
     public let namespace: String
     private let base: String
+    /// The daemon's socket file, for `unix://` hosts.
+    private let socketPath: String?
     private let http: HTTPClient
     private let lock = NSLock()
     private var apiVersion: String?
@@ -27,8 +29,10 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
             let path = String(host.dropFirst("unix://".count))
             guard !path.isEmpty else { throw RuntimeError(code: "docker-host", message: "DOCKER_HOST \(host) names no socket") }
             base = "http+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path)
+            socketPath = path
         } else if host.hasPrefix("tcp://") {
             base = "http://" + host.dropFirst("tcp://".count)
+            socketPath = nil
         } else {
             throw RuntimeError(code: "docker-host", message: "DOCKER_HOST \(host) is neither unix:// nor tcp://",
                                hint: "e.g. unix:///var/run/docker.sock or tcp://127.0.0.1:2375")
@@ -226,7 +230,14 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
 
     private func negotiatedVersion() throws -> String {
         if let version = lock.withLock({ apiVersion }) { return version }
-        let (status, headers, _) = try raw("GET", base + "/_ping", body: nil, extraSeconds: 0)
+        // A missing or stale socket (no daemon, or one that died) must fail at once: the HTTP
+        // client would keep retrying the connection until the request's deadline, and every pass
+        // of the controller (and `berth up` on a machine without Docker) would wait that long.
+        if let socketPath, let problem = Self.probeUnixSocket(socketPath) {
+            throw RuntimeError(code: "docker-unreachable", message: "cannot reach the Docker daemon at unix://\(socketPath): \(problem)",
+                               hint: "is dockerd running, and may this user open its socket? DOCKER_HOST or --docker-host set the address; --no-docker turns Docker off")
+        }
+        let (status, headers, _) = try raw("GET", base + "/_ping", body: nil, deadlineSeconds: min(timeout.nanoseconds / 1_000_000_000, 5))
         guard status == 200 else {
             throw RuntimeError(code: "docker-unreachable", message: "the Docker daemon at \(base) answered /_ping with HTTP \(status)")
         }
@@ -250,7 +261,28 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
         return (status, body)
     }
 
-    private func raw(_ method: String, _ url: String, body: [UInt8]?, extraSeconds: Int64) throws -> (Int, HTTPHeaders, [UInt8]) {
+    /// nil when something accepts connections on the unix socket at `path`, else why not (no such
+    /// file, connection refused by a socket nobody listens on, permission denied).
+    static func probeUnixSocket(_ path: String) -> String? {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "the socket path is too long" }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0 ? nil : String(cString: strerror(errno))
+    }
+
+    private func raw(_ method: String, _ url: String, body: [UInt8]?, extraSeconds: Int64 = 0,
+                     deadlineSeconds: Int64? = nil) throws -> (Int, HTTPHeaders, [UInt8]) {
         do {
             var request = try HTTPClient.Request(url: url, method: HTTPMethod(rawValue: method))
             // AHC sends no Host header over a unix socket and dockerd refuses such requests.
@@ -259,7 +291,8 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
                 request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
                 request.body = .bytes(body)
             }
-            let response = try http.execute(request: request, deadline: .now() + timeout + .seconds(extraSeconds)).wait()
+            let deadline: NIODeadline = .now() + (deadlineSeconds.map { .seconds($0) } ?? timeout + .seconds(extraSeconds))
+            let response = try http.execute(request: request, deadline: deadline).wait()
             return (Int(response.status.code), response.headers, response.body.map { Array($0.readableBytesView) } ?? [])
         } catch let error as RuntimeError {
             throw error
