@@ -54,7 +54,8 @@ public final class EmbeddedProxy: @unchecked Sendable {
         services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },
                                  accessLog: options.accessLog ? accessLog : nil,
                                  challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool,
-                                 certificates: certificates, authPolicies: { watcher.authPolicies })
+                                 certificates: certificates, authPolicies: { watcher.authPolicies },
+                                 served: { watcher.served }, tableVersion: { watcher.tableVersion })
         server = ProxyServer(services: services, group: group)
         // Each new table's key sets are fetched as it goes live, so its first JWT requests need not wait.
         let keySets = services.keySets

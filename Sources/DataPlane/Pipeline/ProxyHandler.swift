@@ -404,7 +404,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return answerChallenge(token: path.dropFirst("/.well-known/acme-challenge/".count), context: context,
                                    host: host, path: logPath, keepAlive: keepAlive && !hasBody)
         }
-        guard let matcher = services.table() else {
+        let (table, policies) = services.currentTable(on: pool)
+        guard let matcher = table else {
             return local(.serviceUnavailable, "no route table has been published yet\n", host: host, path: logPath)
         }
         // Plain HTTP to a Domain with redirectHTTP goes to HTTPS — once a certificate for the host is
@@ -443,7 +444,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                            remove: [], grantLines: [])
         }
         // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let guarded = services.authPolicies()?.guards[policyName], let address = clientAddressBytes() else {
+        guard let guarded = policies?.guards[policyName], let address = clientAddressBytes() else {
             return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
         }
         let policy = guarded.policy

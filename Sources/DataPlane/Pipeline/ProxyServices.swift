@@ -24,6 +24,10 @@ public final class ProxyServices: @unchecked Sendable {
     public let configuration: ProxyConfiguration
     public let metrics: ProxyMetrics
     let table: @Sendable () -> RouteMatcher?
+    /// The served table with its policies, and a number that moves whenever they change (nil:
+    /// no such number; every request then reads `table` and `authPolicies`).
+    let served: (@Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?))?
+    let tableVersion: (@Sendable () -> Int)?
     let accessLog: AccessLogShipper?
     let challenges: ChallengeStore?
     let threadPool: NIOThreadPool
@@ -34,8 +38,12 @@ public final class ProxyServices: @unchecked Sendable {
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
                 table: @escaping @Sendable () -> RouteMatcher?, accessLog: AccessLogShipper?, challenges: ChallengeStore?,
                 threadPool: NIOThreadPool, certificates: CertificateStore? = nil,
-                authPolicies: @escaping @Sendable () -> AuthPolicySet? = { nil }) {
+                authPolicies: @escaping @Sendable () -> AuthPolicySet? = { nil },
+                served: (@Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?))? = nil,
+                tableVersion: (@Sendable () -> Int)? = nil) {
         self.configuration = configuration
+        self.served = served
+        self.tableVersion = tableVersion
         self.authPolicies = authPolicies
         self.certificates = certificates
         self.metrics = metrics
@@ -69,6 +77,21 @@ public final class ProxyServices: @unchecked Sendable {
     func tokenCache(for loop: EventLoop) -> LoopTokenCache {
         if let cache = tokenCaches[ObjectIdentifier(loop)] { return cache }
         preconditionFailure("no token cache for event loop \(loop)")
+    }
+
+    /// The table and policies to serve a request on `pool`'s loop with. The loop keeps the pair it
+    /// read last and reads again only when the table version moved: no shared lock per request
+    /// (with one event loop per core, every request used to take the watcher's lock twice).
+    func currentTable(on pool: UpstreamPool) -> (matcher: RouteMatcher?, auth: AuthPolicySet?) {
+        guard let tableVersion, let served else { return (table(), authPolicies()) }
+        let version = tableVersion()
+        if version != pool.tableVersion {
+            // Read after the version: a swap in between leaves a newer pair under an older number,
+            // which the next request replaces.
+            (pool.matcher, pool.policies) = served()
+            pool.tableVersion = version
+        }
+        return (pool.matcher, pool.policies)
     }
 
     /// A request id unique to this replica's lifetime: `<random prefix>-<loop>-<sequence>`.

@@ -1,3 +1,5 @@
+import Routing
+import Auth
 import NIOCore
 import NIOPosix
 import Spec
@@ -50,6 +52,11 @@ final class UpstreamPool {
         targets[url] = resolved
         return resolved
     }
+
+    /// The table and policies this loop serves, as of `tableVersion` (`ProxyServices.currentTable`).
+    var tableVersion = -1
+    var matcher: RouteMatcher?
+    var policies: AuthPolicySet?
 
     /// Per-loop request counter (no lock: only this loop touches it).
     var requestSequence: UInt64 = 0

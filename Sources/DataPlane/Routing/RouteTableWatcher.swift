@@ -1,5 +1,6 @@
 import Auth
 import Foundation
+import Synchronization
 import RedisClient
 import Routing
 import Spec
@@ -56,6 +57,12 @@ public final class RouteTableWatcher: @unchecked Sendable {
 
     /// The table to serve, or nil before one was ever loaded (the proxy answers 503 then).
     public var matcher: RouteMatcher? { lock.withLock { currentMatcher } }
+    /// The served table and its auth policies, read together (one lock, one consistent pair).
+    public var served: (matcher: RouteMatcher?, auth: AuthPolicySet?) { lock.withLock { (currentMatcher, currentAuth) } }
+    /// Bumped after every swap: an event loop re-reads `served` only when this moved, so requests
+    /// take no shared lock (see `ProxyServices.currentTable`).
+    public var tableVersion: Int { swapCount.load(ordering: .acquiring) }
+    private let swapCount = Atomic<Int>(0)
     /// The served table's auth policies, compiled with it.
     public var authPolicies: AuthPolicySet? { lock.withLock { currentAuth } }
     private var currentAuth: AuthPolicySet?
@@ -156,6 +163,7 @@ public final class RouteTableWatcher: @unchecked Sendable {
                 status.lastError = certificateErrors.isEmpty ? nil : certificateErrors.joined(separator: "; ")
                 status.swaps += 1
             }
+            swapCount.add(1, ordering: .releasing)
             onSwap?(matcher)
         } catch {
             lock.withLock {
@@ -192,5 +200,6 @@ public final class RouteTableWatcher: @unchecked Sendable {
             status.generation = matcher.document.generation
             status.revision = matcher.document.revision
         }
+        swapCount.add(1, ordering: .releasing)
     }
 }
