@@ -60,6 +60,26 @@ import Spec
         #expect(RequestHost.normalize(raw) == expected)
     }
 
+    /// The fast path of target normalization agrees with the general one on targets made of the
+    /// characters that decide which path is taken.
+    @Test func targetFastPathMatchesTheGeneralPath() {
+        let alphabet = Array("/a.%2F;?#~ A")
+        var generator = SystemRandomNumberGenerator()
+        var fast = 0
+        for _ in 0..<20_000 {
+            let target = String((0..<Int.random(in: 1...10, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let quick = RequestPath.normalize(target: target)
+            let general = RequestPath.normalizeInGeneral(target: target)
+            switch (quick, general) {
+            case (.success(let a), .success(let b)): #expect(a.path == b.path && a.query == b.query, "\(target)")
+            case (.failure(let a), .failure(let b)): #expect(a == b, "\(target)")
+            default: Issue.record("\(target): \(quick) vs \(general)")
+            }
+            if case .success(let result) = quick, result.query == nil, result.path == target { fast += 1 }
+        }
+        #expect(fast > 100, "the generated targets reach the fast path")
+    }
+
     /// The byte-level normalization agrees with the plain String one it replaced, on hosts made of
     /// the characters that matter (letters of both cases, digits, dots, colons, brackets).
     @Test func hostNormalizationMatchesTheStringModel() {
