@@ -1,29 +1,52 @@
 import Foundation
 
-/// Counters for `/metrics`, in Prometheus text format. Updated from event loops; a lock guards
-/// the maps (uncontended in practice: one short critical section per request).
-public final class ProxyMetrics: @unchecked Sendable {
-    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/// The per-request counters of one event loop: its own lock, which only `/metrics` ever contends
+/// for, so loops do not serialize on one lock per request.
+final class RequestCounters: @unchecked Sendable {
+    let lock = NSLock()
+    var requests: [String: [Int: Int]] = [:]      // route → status → count
+    var bucketCounts = [Int](repeating: 0, count: ProxyMetrics.latencyBuckets.count + 1)
+    var latencySum = 0.0
+    var latencyCount = 0
 
-    private let lock = NSLock()
-    private var requests: [String: [Int: Int]] = [:]      // route → status → count
-    private var bucketCounts = [Int](repeating: 0, count: ProxyMetrics.latencyBuckets.count + 1)
-    private var latencySum = 0.0
-    private var latencyCount = 0
-    private var upstreamErrors: [String: Int] = [:]       // kind → count
-    private var openConnections = 0
-    private var acceptedConnections = 0
-
-    public init() {}
-
-    public func requestFinished(route: String, status: Int, seconds: Double) {
+    func requestFinished(route: String, status: Int, seconds: Double) {
+        let index = ProxyMetrics.latencyBuckets.firstIndex { seconds <= $0 } ?? ProxyMetrics.latencyBuckets.count
         lock.withLock {
             requests[route, default: [:]][status, default: 0] += 1
-            let index = ProxyMetrics.latencyBuckets.firstIndex { seconds <= $0 } ?? ProxyMetrics.latencyBuckets.count
             bucketCounts[index] += 1
             latencySum += seconds
             latencyCount += 1
         }
+    }
+}
+
+/// Counters for `/metrics`, in Prometheus text format. Requests are counted per event loop
+/// (`RequestCounters`) and summed when rendered; the rarer counters share one lock.
+public final class ProxyMetrics: @unchecked Sendable {
+    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    private let lock = NSLock()
+    private var counters: [RequestCounters] = []
+    /// For requests counted off an event loop's own counters.
+    private let shared: RequestCounters
+    private var upstreamErrors: [String: Int] = [:]       // kind → count
+    private var openConnections = 0
+    private var acceptedConnections = 0
+
+    public init() {
+        shared = RequestCounters()
+        counters = [shared]
+    }
+
+    /// Counters for one event loop's requests, summed into every rendering.
+    func makeCounters() -> RequestCounters {
+        let made = RequestCounters()
+        lock.withLock { counters.append(made) }
+        return made
+    }
+
+    public func requestFinished(route: String, status: Int, seconds: Double) {
+        shared.requestFinished(route: route, status: status, seconds: seconds)
     }
 
     public func upstreamError(_ kind: String) { lock.withLock { upstreamErrors[kind, default: 0] += 1 } }
@@ -33,7 +56,21 @@ public final class ProxyMetrics: @unchecked Sendable {
 
     /// Renders every metric; `generation` and `droppedLogEntries` come from their owners.
     public func render(generation: Int?, droppedLogEntries: Int, tableSwaps: Int, tablesRejected: Int) -> String {
-        lock.withLock {
+        var requests: [String: [Int: Int]] = [:]
+        var bucketCounts = [Int](repeating: 0, count: ProxyMetrics.latencyBuckets.count + 1)
+        var latencySum = 0.0
+        var latencyCount = 0
+        for loop in lock.withLock({ counters }) {
+            loop.lock.withLock {
+                for (route, statuses) in loop.requests {
+                    for (status, count) in statuses { requests[route, default: [:]][status, default: 0] += count }
+                }
+                for index in bucketCounts.indices { bucketCounts[index] += loop.bucketCounts[index] }
+                latencySum += loop.latencySum
+                latencyCount += loop.latencyCount
+            }
+        }
+        return lock.withLock {
             var out = ""
             out += "# HELP berth_proxy_requests_total Requests answered, by route and status.\n# TYPE berth_proxy_requests_total counter\n"
             for route in requests.keys.sorted() {

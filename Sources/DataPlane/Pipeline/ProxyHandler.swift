@@ -660,7 +660,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func record(status: Int, route: String, host: String, path: LogPath, method: String, start: NIODeadline,
                         bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
         let nanoseconds = (NIODeadline.now() - start).nanoseconds
-        services.metrics.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
+        if let counters = pool.counters {
+            counters.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
+        } else {
+            services.metrics.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
+        }
         pool.accessLog?.record(client: clientAddress, method: method, host: host, path: path, status: status, bytesIn: bytesIn,
                                bytesOut: bytesOut, durationMicroseconds: Int(nanoseconds / 1000), upstream: upstream, route: route,
                                revision: revision, requestID: requestID)

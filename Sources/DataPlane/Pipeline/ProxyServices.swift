@@ -57,6 +57,7 @@ public final class ProxyServices: @unchecked Sendable {
             let pool = UpstreamPool(eventLoop: loop, configuration: configuration)
             pool.loopIndex = index
             pool.accessLog = accessLog?.makeWriter(for: loop)
+            pool.counters = metrics.makeCounters()
             pools[ObjectIdentifier(loop)] = pool
             tokenCaches[ObjectIdentifier(loop)] = LoopTokenCache()
         }

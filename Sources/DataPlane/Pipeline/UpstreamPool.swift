@@ -63,6 +63,8 @@ final class UpstreamPool {
     var loopIndex = 0
     /// `<replica prefix>-<loop>-`, made once.
     var requestIDStem = ""
+    /// This loop's request counters for `/metrics` (nil: the shared ones).
+    var counters: RequestCounters?
     /// This loop's access-log writer (nil: no access log).
     var accessLog: AccessLogWriter?
 
