@@ -205,6 +205,8 @@ private final class AuthConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    /// Breaks the context ↔ handler cycle once the channel's pipeline is torn down.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     /// Sends the exchange's request on this connection.
     func begin(_ exchange: AuthExchange) {
