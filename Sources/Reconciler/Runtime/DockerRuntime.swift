@@ -200,6 +200,15 @@ public final class DockerRuntime: ContainerRuntime, @unchecked Sendable {
     private func removeOwned(name: String) throws {
         if try owned(name) {
             let (status, body) = try call("DELETE", "/containers/\(name)?force=1")
+            if status == 409 {
+                // Already being removed (`docker rm -f` by hand, seen mid-way by a pass): wait for
+                // the name to be free rather than fail the start and back off.
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline {
+                    if try !owned(name) { return }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
             guard [204, 404].contains(status) else { throw apiError("remove the old container \(name)", status, body) }
         }
     }
