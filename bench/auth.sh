@@ -20,6 +20,7 @@
 # (apt-get install nginx-light wrk redis-server python3-jwt python3-cryptography).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
 ROUNDS=${3:-3}
@@ -39,7 +40,6 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
 
 # Keys, the JWKS (served by the upstream nginx on loopback, which the proxy may fetch over http),
@@ -145,7 +145,6 @@ request = function()
 end
 LUA
 
-to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; printf "%.3f", v }'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$BER_PID/stat"; }
 TICK=$(getconf CLK_TCK)
 run() { # name path [wrk args…]
@@ -177,8 +176,6 @@ for round in $(seq 1 "$ROUNDS"); do
   } | sed "s/^/$round /" >> "$RESULTS"
 done
 
-# Median of the numbers on stdin.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 column_of() { awk -v n="$1" -v c="$2" '$2==n { print $c }' "$RESULTS"; }  # name column (round is $1)
 
 echo
@@ -186,9 +183,9 @@ echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, berth-proxy --threads 1 --no-access
 printf "%-22s %12s %17s %9s %11s\n" route "req/s" "(min-max)" "p99 ms" "cpu us/req"
 for name in unguarded unguarded+jwt-header bearer jwt-rs256 jwt-es256 jwt-distinct forward; do
   rps=$(column_of "$name" 3 | median); p99=$(column_of "$name" 4 | median); cpu=$(column_of "$name" 5 | median)
-  range=$(column_of "$name" 3 | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.0f-%.0f", lo, hi}')
+  spread=$(column_of "$name" 3 | range %.0f)
   errors=$(awk -v n="$name" '$2==n && NF > 5 { $1=$2=$3=$4=$5=""; print }' "$RESULTS" | sort -u | tr '\n' ' ')
-  printf "%-22s %12.0f %17s %9s %11s %s\n" "$name" "$rps" "($range)" "$p99" "$cpu" "$errors"
+  printf "%-22s %12.0f %17s %9s %11s %s\n" "$name" "$rps" "($spread)" "$p99" "$cpu" "$errors"
 done
 echo
 # Two baselines: the bare route, and the same route sent the same ~0.6 KiB JWT header (the upstream
@@ -199,7 +196,7 @@ ratio() { # name baseline
   ratios=$(awk -v n="$1" -v b="$2" '$2==b { base[$1] = $3 } $2==n { own[$1] = $3 } END { for (r in own) if (base[r] > 0) printf "%.3f\n", own[r] / base[r] }' "$RESULTS")
   cpus=$(awk -v n="$1" -v b="$2" '$2==b { base[$1] = $5 } $2==n { own[$1] = $5 } END { for (r in own) if (base[r] > 0) printf "%.3f\n", own[r] / base[r] }' "$RESULTS")
   printf "  %-13s vs %-22s throughput x%.2f (%s)  cpu/req x%.2f\n" "$1" "$2" "$(echo "$ratios" | median)" \
-    "$(echo "$ratios" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}')" "$(echo "$cpus" | median)"
+    "$(echo "$ratios" | range %.2f)" "$(echo "$cpus" | median)"
 }
 ratio bearer unguarded
 ratio forward unguarded

@@ -12,6 +12,7 @@
 # Needs: nginx haproxy caddy wrk redis-server (apt-get install nginx-light haproxy caddy wrk redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
 ROUNDS=${3:-3}
@@ -31,7 +32,6 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
 BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port)
 
@@ -127,8 +127,6 @@ for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL $RLY; do
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
 
-# wrk --latency prints p50 and p99; convert them to milliseconds.
-to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; printf "%.3f", v }'; }
 # CPU per request: the processes doing a target's work (nginx's workers, not its master; for
 # berth-proxy also the Redis that takes its access log), user + system time from /proc, divided
 # by the requests wrk completed. Unlike req/s it hardly moves when other work shares the cores.
@@ -173,9 +171,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# Median of the numbers on stdin; "lo-hi" range of them.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-range() { sort -g | awk -v f="$1" 'NR==1 {lo=$1} {hi=$1} END {printf f "-" f, lo, hi}'; }
 # Values of column c (round is $1, name $2, path $3, req/s $4, p50 $5, p99 $6, cpu $7) for a name and path.
 values() { awk -v n="$1" -v p="$2" -v c="$3" '$2==n && $3==p { print $c }' "$RESULTS"; }
 

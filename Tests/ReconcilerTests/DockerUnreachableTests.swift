@@ -44,15 +44,7 @@ import Testing
         let path = directory.appendingPathComponent("docker.sock").path
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         try #require(descriptor >= 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8))
-            raw[path.utf8.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = DockerRuntime.withUnixAddress(path) { bind(descriptor, $0, $1) }
         try #require(bound == 0)
         close(descriptor)  // bound, never listened on, now closed: the file stays
         #expect(FileManager.default.fileExists(atPath: path))

@@ -51,11 +51,11 @@ public final class EmbeddedProxy: @unchecked Sendable {
                                                                      replica: options.replicaID))
         self.accessLog = accessLog
         let metrics = ProxyMetrics()
-        services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics, table: { watcher.matcher },
+        services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics,
+                                 served: { watcher.served }, tableVersion: { watcher.tableVersion },
                                  accessLog: options.accessLog ? accessLog : nil,
                                  challenges: ChallengeStore(url: options.redisURL, prefix: options.prefix), threadPool: threadPool,
-                                 certificates: certificates, authPolicies: { watcher.authPolicies },
-                                 served: { watcher.served }, tableVersion: { watcher.tableVersion })
+                                 certificates: certificates)
         server = ProxyServer(services: services, group: group)
         // Each new table's key sets are fetched as it goes live, so its first JWT requests need not wait.
         let keySets = services.keySets

@@ -27,26 +27,17 @@ public final class ProxyMetrics: @unchecked Sendable {
 
     private let lock = NSLock()
     private var counters: [RequestCounters] = []
-    /// For requests counted off an event loop's own counters.
-    private let shared: RequestCounters
     private var upstreamErrors: [String: Int] = [:]       // kind → count
     private var openConnections = 0
     private var acceptedConnections = 0
 
-    public init() {
-        shared = RequestCounters()
-        counters = [shared]
-    }
+    public init() {}
 
     /// Counters for one event loop's requests, summed into every rendering.
     func makeCounters() -> RequestCounters {
         let made = RequestCounters()
         lock.withLock { counters.append(made) }
         return made
-    }
-
-    public func requestFinished(route: String, status: Int, seconds: Double) {
-        shared.requestFinished(route: route, status: status, seconds: seconds)
     }
 
     public func upstreamError(_ kind: String) { lock.withLock { upstreamErrors[kind, default: 0] += 1 } }

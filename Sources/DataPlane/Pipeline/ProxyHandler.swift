@@ -645,7 +645,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         record(status: status, route: route, host: host, path: path, method: exchange?.method ?? "-",
                start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: bodyBytes, upstream: exchange?.endpoint?.description ?? "-",
-               revision: exchange?.revision ?? (services.table()?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
+               revision: exchange?.revision ?? (services.currentTable(on: pool).matcher?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }
 
@@ -660,11 +660,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func record(status: Int, route: String, host: String, path: LogPath, method: String, start: NIODeadline,
                         bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
         let nanoseconds = (NIODeadline.now() - start).nanoseconds
-        if let counters = pool.counters {
-            counters.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
-        } else {
-            services.metrics.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
-        }
+        pool.counters.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
         pool.accessLog?.record(client: clientAddress, method: method, host: host, path: path, status: status, bytesIn: bytesIn,
                                bytesOut: bytesOut, durationMicroseconds: Int(nanoseconds / 1000), upstream: upstream, route: route,
                                revision: revision, requestID: requestID)

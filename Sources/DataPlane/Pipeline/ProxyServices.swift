@@ -8,8 +8,6 @@ import Routing
 /// What every connection handler shares: the current route table, metrics, the access log, the
 /// challenge store, and one upstream pool per event loop.
 public final class ProxyServices: @unchecked Sendable {
-    /// The auth policies of the table being served.
-    public let authPolicies: @Sendable () -> AuthPolicySet?
     /// Basic credentials that passed bcrypt recently (by hash of the credentials, never the password).
     let credentialCache = NIOLockedValueBox(CredentialCache(ttl: 60, capacity: 10_000))
     /// The JWK sets of the served JWT policies, by URL.
@@ -23,11 +21,10 @@ public final class ProxyServices: @unchecked Sendable {
     public let httpsPort = NIOLockedValueBox<Int?>(nil)
     public let configuration: ProxyConfiguration
     public let metrics: ProxyMetrics
-    let table: @Sendable () -> RouteMatcher?
-    /// The served table with its policies, and a number that moves whenever they change (nil:
-    /// no such number; every request then reads `table` and `authPolicies`).
-    let served: (@Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?))?
-    let tableVersion: (@Sendable () -> Int)?
+    /// The served table with its auth policies, read together, and a number that moves whenever
+    /// they change (`currentTable` reads the pair again only then).
+    let served: @Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?)
+    let tableVersion: @Sendable () -> Int
     let accessLog: AccessLogShipper?
     let challenges: ChallengeStore?
     let threadPool: NIOThreadPool
@@ -36,28 +33,23 @@ public final class ProxyServices: @unchecked Sendable {
     private let idPrefix: String
 
     public init(configuration: ProxyConfiguration, group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
-                table: @escaping @Sendable () -> RouteMatcher?, accessLog: AccessLogShipper?, challenges: ChallengeStore?,
-                threadPool: NIOThreadPool, certificates: CertificateStore? = nil,
-                authPolicies: @escaping @Sendable () -> AuthPolicySet? = { nil },
-                served: (@Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?))? = nil,
-                tableVersion: (@Sendable () -> Int)? = nil) {
+                served: @escaping @Sendable () -> (matcher: RouteMatcher?, auth: AuthPolicySet?),
+                tableVersion: @escaping @Sendable () -> Int, accessLog: AccessLogShipper?, challenges: ChallengeStore?,
+                threadPool: NIOThreadPool, certificates: CertificateStore? = nil) {
         self.configuration = configuration
         self.served = served
         self.tableVersion = tableVersion
-        self.authPolicies = authPolicies
         self.certificates = certificates
         self.metrics = metrics
-        self.table = table
         self.accessLog = accessLog
         self.challenges = challenges
         self.threadPool = threadPool
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         var tokenCaches: [ObjectIdentifier: LoopTokenCache] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
-            let pool = UpstreamPool(eventLoop: loop, configuration: configuration)
+            let pool = UpstreamPool(eventLoop: loop, configuration: configuration, counters: metrics.makeCounters())
             pool.loopIndex = index
             pool.accessLog = accessLog?.makeWriter(for: loop)
-            pool.counters = metrics.makeCounters()
             pools[ObjectIdentifier(loop)] = pool
             tokenCaches[ObjectIdentifier(loop)] = LoopTokenCache()
         }
@@ -84,7 +76,6 @@ public final class ProxyServices: @unchecked Sendable {
     /// read last and reads again only when the table version moved: no shared lock per request
     /// (with one event loop per core, every request used to take the watcher's lock twice).
     func currentTable(on pool: UpstreamPool) -> (matcher: RouteMatcher?, auth: AuthPolicySet?) {
-        guard let tableVersion, let served else { return (table(), authPolicies()) }
         let version = tableVersion()
         if version != pool.tableVersion {
             // Read after the version: a swap in between leaves a newer pair under an older number,

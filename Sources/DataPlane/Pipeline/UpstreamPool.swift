@@ -63,14 +63,15 @@ final class UpstreamPool {
     var loopIndex = 0
     /// `<replica prefix>-<loop>-`, made once.
     var requestIDStem = ""
-    /// This loop's request counters for `/metrics` (nil: the shared ones).
-    var counters: RequestCounters?
+    /// This loop's request counters for `/metrics`.
+    let counters: RequestCounters
     /// This loop's access-log writer (nil: no access log).
     var accessLog: AccessLogWriter?
 
-    init(eventLoop: EventLoop, configuration: ProxyConfiguration) {
+    init(eventLoop: EventLoop, configuration: ProxyConfiguration, counters: RequestCounters) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.counters = counters
     }
 
     /// Endpoints in the order to try: round-robin start, healthy ones first.
