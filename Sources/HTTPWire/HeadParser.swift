@@ -308,14 +308,13 @@ public enum HeadParser {
             index += 1
             while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
             let valueStart = index
-            var valueEnd = index
-            // Eight bytes at a time while all are visible ASCII (0x21–0x7E), what long values such
-            // as a ~1 KiB bearer JWT mostly consist of; a word holding anything else (space, tab,
-            // CR, a control or non-ASCII byte), and the tail, go byte by byte.
+            // Eight bytes at a time while all are printable ASCII (0x20–0x7E), what values mostly
+            // consist of, spaces included (dates, content types, a ~1 KiB bearer JWT); a word
+            // holding anything else (CR, tab, a control or non-ASCII byte), and the tail, go byte
+            // by byte. Trailing whitespace is trimmed once the line's end is found.
             value: while index < count {
-                if index + 8 <= count, !ASCII.hasNonVisible(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                if index + 8 <= count, !ASCII.hasNonPrintable(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
                     index += 8
-                    valueEnd = index
                     continue
                 }
                 let wordEnd = min(index + 8, count)
@@ -323,12 +322,13 @@ public enum HeadParser {
                     let byte = bytes[index]
                     if byte == 0x0d { break value }
                     guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
-                    if byte != 0x20 && byte != 0x09 { valueEnd = index + 1 }
                     index += 1
                 }
             }
             guard index + 1 < count else { return index > limits.maxBytes ? .invalid(.tooLarge) : .needMore }
             guard bytes[index + 1] == 0x0a else { return .invalid(.malformed(.lineEnding)) }
+            var valueEnd = index
+            while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
             index += 2
             if fields.count >= limits.maxFields { return .invalid(.tooLarge) }
             let kind = HeaderKind.classify(UnsafeRawBufferPointer(rebasing: bytes[name]))

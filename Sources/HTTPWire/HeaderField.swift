@@ -93,27 +93,26 @@ public enum ASCII {
         return true
     }
 
-    /// RFC 9110 §5.6.2 `tchar`.
-    static let tcharTable: [Bool] = (0..<256).map { byte in
-        switch byte {
-        case 0x30...0x39, 0x41...0x5a, 0x61...0x7a: return true
-        default: return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
-        }
+    /// RFC 9110 §5.6.2 `tchar` (DIGIT, ALPHA and ``!#$%&'*+-.^_`|~``) as two 64-bit masks, one
+    /// bit per byte value: a test is a shift and an AND, with no global array to reach (a `static
+    /// let` array costs a lazy-initialisation check and a bounds check on every byte of a name).
+    /// Bytes 0x00–0x3F in the first mask, 0x40–0x7F in the second; nothing above 0x7F.
+    @inline(__always) public static func isTchar(_ byte: UInt8) -> Bool {
+        let mask: UInt64 = byte < 64 ? 0x03ff_6cfa_0000_0000 : byte < 128 ? 0x57ff_ffff_c7ff_fffe : 0
+        return (mask &>> UInt64(byte & 63)) & 1 != 0
     }
-
-    @inline(__always) public static func isTchar(_ byte: UInt8) -> Bool { tcharTable[Int(byte)] }
 
     /// A byte allowed inside a field value: HTAB, SP, VCHAR, obs-text (never CR, LF, NUL or
     /// another control character, RFC 9110 §5.5).
     @inline(__always) public static func isFieldByte(_ byte: UInt8) -> Bool { byte == 0x09 || (byte >= 0x20 && byte != 0x7f) }
 
-    /// Whether any of the eight bytes of `word` is outside 0x21–0x7E (VCHAR without obs-text).
-    /// Exact, with no per-byte branch (the "has less / has more than n" word tricks, n = 0x21 and
-    /// 0x7E): a borrow or carry crossing into a neighbouring byte happens only when some byte is
-    /// already outside the range.
-    @inline(__always) public static func hasNonVisible(_ word: UInt64) -> Bool {
+    /// Whether any of the eight bytes of `word` is outside 0x20–0x7E (printable ASCII, space
+    /// included): the word test for header values, which often hold spaces. Exact, with no
+    /// per-byte branch (the "has less / has more than n" word tricks, n = 0x20 and 0x7E): a borrow
+    /// or carry crossing into a neighbouring byte happens only when some byte is already outside.
+    @inline(__always) public static func hasNonPrintable(_ word: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let below = (word &- ones &* 0x21) & ~word & highs
+        let below = (word &- ones &* 0x20) & ~word & highs
         let above = ((word &+ ones &* (0x7f - 0x7e)) | word) & highs
         return below | above != 0
     }

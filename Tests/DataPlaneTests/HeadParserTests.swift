@@ -66,6 +66,16 @@ import Testing
         #expect(Self.verdict(Self.parseRequest(text)) == expected, "\(name)")
     }
 
+    /// `ASCII.isTchar` is two bit masks; this holds it to RFC 9110 §5.6.2 spelled out, for every byte.
+    @Test func tcharIsExactlyTheRFCSet() {
+        let rfc = Set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        #expect(rfc.count == 77)
+        let wrong = (0...255).map(UInt8.init).filter { ASCII.isTchar($0) != rfc.contains($0) }
+        #expect(wrong.isEmpty, "bytes the masks get wrong: \(wrong)")
+        // A name byte outside the set ends the name where the parser expects a colon.
+        #expect(Self.verdict(Self.parseRequest("GET / HTTP/1.1\r\nHo\u{7f}st: a\r\n\r\n")) == Malformation.headerName.rawValue)
+    }
+
     @Test func requestFieldsHostAndConnection() throws {
         let text = "GET /x?y HTTP/1.1\r\nHost:  shop.test \r\nConnection: close, X-Hop\r\nUpgrade: ws\r\nX-Auth-User: a\r\n\r\nrest"
         guard case .head(let head) = Self.parseRequest(text) else { Issue.record("not parsed"); return }
