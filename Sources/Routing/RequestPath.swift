@@ -142,7 +142,48 @@ public enum RequestHost {
     /// A Host header value the proxy will route: printable ASCII only (internationalized names
     /// arrive as punycode), so no Unicode case or canonical folding can make two names meet.
     public static func isValid(_ raw: String) -> Bool {
-        !raw.isEmpty && raw.utf8.count <= 255 && raw.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "@") }
+        !raw.isEmpty && raw.utf8.count <= 255 && raw.utf8.allSatisfy(isHostByte)
+    }
+
+    @inline(__always) static func isHostByte(_ byte: UInt8) -> Bool {
+        byte > 0x20 && byte < 0x7f && byte != UInt8(ascii: "/") && byte != UInt8(ascii: "@")
+    }
+
+    /// `normalize(raw)` if `isValid(raw)`, else nil, straight from the Host header's bytes in one
+    /// pass: what the proxy runs for every request (no String is made for a host it refuses, and
+    /// the routed one is made once, already normalized).
+    public static func parse(_ raw: UnsafeRawBufferPointer) -> String? {
+        let count = raw.count
+        guard count > 0, count <= 255 else { return nil }
+        var lastColon = -1, firstClose = -1, hasUpper = false
+        for index in 0..<count {
+            let byte = raw[index]
+            guard isHostByte(byte) else { return nil }
+            if byte == UInt8(ascii: ":") {
+                lastColon = index
+            } else if byte == UInt8(ascii: "]") {
+                if firstClose < 0 { firstClose = index }
+            } else if byte &- 0x41 < 26 {
+                hasUpper = true
+            }
+        }
+        var end = count
+        // As `normalize`: a host with no port, upper case or trailing dot is taken as it is.
+        if !hasUpper && lastColon < 0 && raw[count - 1] != UInt8(ascii: ".") {
+            end = count
+        } else if raw[0] == UInt8(ascii: "[") {
+            if firstClose >= 0 { end = firstClose + 1 }
+        } else if lastColon >= 0 {
+            end = lastColon
+        }
+        if end > 1, raw[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        return String(unsafeUninitializedCapacity: end) { out in
+            for index in 0..<end {
+                let byte = raw[index]
+                out[index] = hasUpper && byte &- 0x41 < 26 ? byte | 0x20 : byte
+            }
+            return end
+        }
     }
 
     public static func normalize(_ raw: String) -> String {

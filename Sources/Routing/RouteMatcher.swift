@@ -10,10 +10,25 @@ import Spec
 public final class RouteMatcher: Sendable {
     /// `@unchecked` because `Regex` is not marked Sendable; a compiled regex is immutable after
     /// construction and matching does not mutate it, so sharing it across threads is safe.
-    public struct CompiledRoute: @unchecked Sendable {
+    /// A class, as is `CompiledHost`: a match hands out references (one retain each) instead of
+    /// copies of structs full of strings (a retain per field, on every request).
+    public final class CompiledRoute: @unchecked Sendable {
         public let entry: RouteTableDocument.RouteEntry
         let regex: Regex<AnyRegexOutput>?
         let methods: Set<String>
+        /// `entry.path == "/"`, answered once.
+        let isRoot: Bool
+        /// This route's position among all the table's routes (0..<`routeCount`): lets a user of
+        /// the matcher keep per-route data in an array instead of a dictionary.
+        public let index: Int
+
+        init(entry: RouteTableDocument.RouteEntry, regex: Regex<AnyRegexOutput>?, index: Int) {
+            self.entry = entry
+            self.regex = regex
+            self.index = index
+            self.methods = Set(entry.methods)
+            self.isRoot = entry.path == "/"
+        }
 
         /// Whether `path` (normalized) falls under this route. Comparisons are byte for byte:
         /// Swift's `String` equality is Unicode canonical equivalence (and a combining mark after
@@ -25,7 +40,7 @@ public final class RouteMatcher: Sendable {
             case .prefix:
                 let prefix = entry.path.utf8
                 let bytes = path.utf8
-                if entry.path == "/" { return true }
+                if isRoot { return true }
                 guard bytes.starts(with: prefix) else { return false }
                 if bytes.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
                 // Segment boundary: `/api` matches `/api/x`, never `/apix`.
@@ -41,9 +56,14 @@ public final class RouteMatcher: Sendable {
         }
     }
 
-    public struct CompiledHost: Sendable {
+    public final class CompiledHost: Sendable {
         public let entry: RouteTableDocument.HostEntry
         public let routes: [CompiledRoute]
+
+        init(entry: RouteTableDocument.HostEntry, routes: [CompiledRoute]) {
+            self.entry = entry
+            self.routes = routes
+        }
     }
 
     public enum Match: Sendable {
@@ -54,6 +74,8 @@ public final class RouteMatcher: Sendable {
     }
 
     public let document: RouteTableDocument
+    /// How many routes the table has (see `CompiledRoute.index`).
+    public let routeCount: Int
     let exact: [String: CompiledHost]
     /// Keyed by what follows `*.`.
     let wildcard: [String: CompiledHost]
@@ -66,6 +88,7 @@ public final class RouteMatcher: Sendable {
     public init(document: RouteTableDocument) throws {
         var exact: [String: CompiledHost] = [:]
         var wildcard: [String: CompiledHost] = [:]
+        var count = 0
         for host in document.hosts {
             let routes = try host.routes.map { entry -> CompiledRoute in
                 var regex: Regex<AnyRegexOutput>?
@@ -74,12 +97,14 @@ public final class RouteMatcher: Sendable {
                         throw CompileError(description: "route \(entry.route) on \(host.host): regex \(entry.path) does not compile: \(error)")
                     }
                 }
-                return CompiledRoute(entry: entry, regex: regex, methods: Set(entry.methods))
+                defer { count += 1 }
+                return CompiledRoute(entry: entry, regex: regex, index: count)
             }
             let compiled = CompiledHost(entry: host, routes: routes)
             if host.host.hasPrefix("*.") { wildcard[String(host.host.dropFirst(2))] = compiled } else { exact[host.host] = compiled }
         }
         self.document = document
+        self.routeCount = count
         self.exact = exact
         self.wildcard = wildcard
     }

@@ -107,6 +107,23 @@ import Spec
         }
         #expect(checked == 20_000)
     }
+
+    /// The proxy's one-pass `parse` over the header bytes agrees with `isValid` then `normalize`.
+    @Test func hostParsingFromBytesMatchesValidateThenNormalize() {
+        let alphabet = Array("aZ9.:[]-/@ \u{7f}é")
+        var generator = SystemRandomNumberGenerator()
+        var refused = 0
+        for _ in 0..<20_000 {
+            let raw = String((0..<Int.random(in: 0...9, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let parsed = Array(raw.utf8).withUnsafeBytes { RequestHost.parse($0) }
+            #expect(parsed == (RequestHost.isValid(raw) ? RequestHost.normalize(raw) : nil), "\(raw)")
+            if parsed == nil { refused += 1 }
+        }
+        #expect(refused > 0 && refused < 20_000, "both outcomes exercised")
+        let long = String(repeating: "a", count: 256)
+        #expect(Array(long.utf8).withUnsafeBytes { RequestHost.parse($0) } == nil)
+        #expect(Array(long.dropLast().utf8).withUnsafeBytes { RequestHost.parse($0) } == String(long.dropLast()))
+    }
 }
 
 @Suite struct RouteMatcherTests {

@@ -85,7 +85,7 @@ extension ByteCursor {
 
     @inline(__always) mutating func bulk(_ text: String) {
         bulkHeader(text.utf8.count)
-        raw(text)
+        utf8(text)
         crlf()
     }
 
@@ -150,7 +150,7 @@ struct AccessLogEncoder: Sendable {
         if let query {
             Self.withBytes(query) { bytes in
                 out.bulkHeader(path.path.utf8.count + 1 + Self.queryNames(bytes, into: nil))
-                out.raw(path.path)
+                out.utf8(path.path)
                 out.byte(UInt8(ascii: "?"))
                 out.position += Self.queryNames(bytes, into: out.position)
                 out.crlf()

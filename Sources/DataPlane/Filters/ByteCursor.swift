@@ -27,7 +27,10 @@ struct ByteCursor {
         position += bytes.count
     }
 
-    @inline(__always) mutating func raw(_ text: String) {
+    /// A `String`'s bytes. Named apart from `raw` on purpose: with a `raw(String)` overload, every
+    /// string literal meant for `raw(StaticString)` resolved to the `String` one (a literal's
+    /// default type wins), and went through a String and its storage check on every request.
+    @inline(__always) mutating func utf8(_ text: String) {
         let utf8 = text.utf8
         // Native and small strings are contiguous; the loop is for bridged ones.
         if utf8.withContiguousStorageIfAvailable({ raw($0) }) == nil {

@@ -50,9 +50,9 @@ enum HeadWriter {
             out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
                 let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 var cursor = ByteCursor(position: start)
-                cursor.raw(rewrite.method)
+                cursor.utf8(rewrite.method)
                 cursor.byte(UInt8(ascii: " "))
-                cursor.raw(rewrite.uri)
+                cursor.utf8(rewrite.uri)
                 cursor.raw(" HTTP/1.1\r\n")
                 for (index, field) in head.fields.enumerated() {
                     switch field.kind {
@@ -82,11 +82,11 @@ enum HeadWriter {
                     cursor.raw("Connection: keep-alive\r\n")
                 }
                 cursor.raw("X-Forwarded-For: ")
-                cursor.raw(rewrite.clientAddress)
+                cursor.utf8(rewrite.clientAddress)
                 cursor.raw("\r\nX-Real-IP: ")
-                cursor.raw(rewrite.clientAddress)
+                cursor.utf8(rewrite.clientAddress)
                 cursor.raw("\r\nX-Forwarded-Proto: ")
-                cursor.raw(rewrite.scheme)
+                cursor.utf8(rewrite.scheme)
                 cursor.crlf()
                 if let hostValue {
                     cursor.raw("X-Forwarded-Host: ")
@@ -95,7 +95,7 @@ enum HeadWriter {
                 }
                 if requestIDField == nil {
                     cursor.raw("X-Request-Id: ")
-                    cursor.raw(id)
+                    cursor.utf8(id)
                     cursor.crlf()
                 }
                 cursor.crlf()
@@ -166,7 +166,7 @@ enum HeadWriter {
             }
             if let hsts {
                 cursor.raw("Strict-Transport-Security: ")
-                cursor.raw(hsts)
+                cursor.utf8(hsts)
                 cursor.crlf()
             }
             if body == .rechunked { cursor.raw("Transfer-Encoding: chunked\r\n") }

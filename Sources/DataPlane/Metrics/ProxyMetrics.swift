@@ -9,14 +9,36 @@ final class RequestCounters: @unchecked Sendable {
     var latencySum = 0.0
     var latencyCount = 0
 
+    /// The last (route, status) counted and how many of its requests are not yet in `requests`:
+    /// a run of requests to one route with one status (the common case) costs a comparison
+    /// each (the route strings of one table share their storage, so equal routes compare by
+    /// pointer), not two dictionary lookups that hash the route name.
+    var hotRoute = ""
+    var hotStatus = -1
+    var hotCount = 0
+
     func requestFinished(route: String, status: Int, seconds: Double) {
         let index = ProxyMetrics.latencyBuckets.firstIndex { seconds <= $0 } ?? ProxyMetrics.latencyBuckets.count
         lock.withLock {
-            requests[route, default: [:]][status, default: 0] += 1
+            if status == hotStatus, route == hotRoute {
+                hotCount += 1
+            } else {
+                foldHot()
+                hotRoute = route
+                hotStatus = status
+                hotCount = 1
+            }
             bucketCounts[index] += 1
             latencySum += seconds
             latencyCount += 1
         }
+    }
+
+    /// Moves the hot slot's count into `requests` (under `lock`).
+    func foldHot() {
+        guard hotCount > 0 else { return }
+        requests[hotRoute, default: [:]][hotStatus, default: 0] += hotCount
+        hotCount = 0
     }
 }
 
@@ -53,6 +75,7 @@ public final class ProxyMetrics: @unchecked Sendable {
         var latencyCount = 0
         for loop in lock.withLock({ counters }) {
             loop.lock.withLock {
+                loop.foldHot()
                 for (route, statuses) in loop.requests {
                     for (status, count) in statuses { requests[route, default: [:]][status, default: 0] += count }
                 }

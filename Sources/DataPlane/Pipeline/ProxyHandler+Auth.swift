@@ -67,7 +67,7 @@ extension ProxyHandler {
             authHeldBody = []
             let response = HeadWriter.relayedResponse(status: answer.status, reason: answer.reason, headers: answer.headers,
                                                       body: answer.body, headOnly: held.method == "HEAD", close: close,
-                                                      allocator: context.channel.allocator)
+                                                      allocator: allocator)
             emit(context, response, status: answer.status, bodyBytes: answer.body.count, close: close,
                  route: held.route, host: held.host, path: held.path)
         }
@@ -144,21 +144,21 @@ extension ProxyHandler {
 
     /// The request passed (or needs no auth): resolve the upstream, write its head and connect.
     func forward(head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext, method: String, host: String, path: String,
-                         query: String?, logPath: LogPath, entry: RouteTableDocument.RouteEntry, hostEntry: RouteTableDocument.HostEntry,
+                         query: String?, logPath: LogPath, route: RouteMatcher.CompiledRoute, compiledHost: RouteMatcher.CompiledHost,
                          matcher: RouteMatcher, hasBody: Bool, keepAlive: Bool, remove: [String], grantLines: [UInt8]) {
         let target: UpstreamTarget
-        switch pool.target(for: entry.upstream) {
+        switch pool.target(for: route, in: matcher) {
         case .success(let resolved): target = resolved
         case .failure(let problem):
             if hasBody || authRequestEnded || !requestOpen {
                 return respond(context, status: .badGateway, body: problem.reason + "\n", close: hasBody || !keepAlive,
-                               route: entry.route, host: host, path: logPath)
+                               route: route.entry.route, host: host, path: logPath)
             }
-            pendingLocal = (.badGateway, problem.reason + "\n", !keepAlive, entry.route, host, logPath)
+            pendingLocal = LocalAnswer(.badGateway, problem.reason + "\n", close: !keepAlive, route: route.entry.route, host: host, path: logPath)
             return
         }
         let isUpgrade = head.isUpgrade
-        var uri = UpstreamTarget.upstreamPath(path: path, entry: entry, basePath: target.basePath)
+        var uri = UpstreamTarget.upstreamPath(path: path, entry: route.entry, basePath: target.basePath)
         if let query { uri += "?" + query }
         let services = self.services, pool = self.pool
         var rewrite = HeadWriter.RequestRewrite(
@@ -166,12 +166,12 @@ extension ProxyHandler {
             makeRequestID: { services.nextRequestID(on: pool) })
         rewrite.remove = remove
         rewrite.addLines = grantLines
-        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: context.channel.allocator)
-        let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: entry.route,
+        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: allocator)
+        let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: route.entry.route,
                                 revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
-                                endpoints: pool.order(target.endpoints, key: entry.route), isUpgrade: isUpgrade,
+                                endpoints: pool.order(target.endpoints, key: route.entry.route), isUpgrade: isUpgrade,
                                 clientKeepAlive: keepAlive, hasBody: hasBody)
-        if isTLS { exchange.hsts = hostEntry.hsts }
+        if isTLS { exchange.hsts = compiledHost.entry.hsts }
         self.exchange = exchange
         // Only a body needs holding back until the upstream is there; toggling read interest for
         // every request would cost two epoll_ctl calls each.

@@ -6,7 +6,7 @@ import NIOHTTP1  // HTTPResponseStatus only
 extension ProxyHandler {
     func answerChallenge(token: Substring, context: ChannelHandlerContext, host: String, path: LogPath, keepAlive: Bool) {
         guard ChallengeStore.isValidToken(token), let store = services.challenges else {
-            pendingLocal = (.notFound, "no such challenge\n", !keepAlive, "acme-challenge", host, path)
+            pendingLocal = LocalAnswer(.notFound, "no such challenge\n", close: !keepAlive, route: "acme-challenge", host: host, path: path)
             return
         }
         let tokenText = String(token)
@@ -21,7 +21,7 @@ extension ProxyHandler {
                 case .failure: answer = (.serviceUnavailable, "challenge store unavailable\n")
                 }
                 // The request (no body) may or may not have ended yet; answer when it has.
-                handler.pendingLocal = (answer.0, answer.1, !keepAlive, "acme-challenge", host, path)
+                handler.pendingLocal = LocalAnswer(answer.0, answer.1, close: !keepAlive, route: "acme-challenge", host: host, path: path)
                 handler.flushPendingLocalIfEnded()
             }
         challengeAwaitingEnd = true

@@ -82,7 +82,7 @@ extension ProxyHandler {
     /// the request is then routed like any other.
     func protectedResourceMetadata(path: String, host: String, matcher: RouteMatcher) -> String? {
         let base = CompiledAuthPolicy.protectedResourceMetadataPath
-        guard let policies = services.currentTable(on: pool).auth, let tableHost = matcher.host(host)?.entry.host else { return nil }
+        guard let policies = pool.policies, let tableHost = matcher.host(host)?.entry.host else { return nil }
         if path == base {
             return policies.protectedResourceMetadata(tableHost: tableHost, requestHost: host).map { String(decoding: $0, as: UTF8.self) }
         }

@@ -10,54 +10,57 @@ import Spec
 extension ProxyHandler {
     // MARK: Upstream → client
 
+    func upstreamResponseHead(_ head: ResponseHead, bytes: ByteBuffer) {
+        guard let context, let exchange else { return }
+        if head.status < 200 && head.status != 101 {
+            // 100 Continue and other interim answers: passed on to an HTTP/1.1 client as they are.
+            if exchange.clientMinorVersion == 1 {
+                let interim = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: 1, body: .asIs, keepAlive: true,
+                                                      keepUpgrade: false, allocator: allocator)
+                context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+            }
+            return
+        }
+        clearTimer()
+        exchange.responseStatus = head.status
+        if head.status == 101 {
+            guard exchange.isUpgrade else {
+                services.metrics.upstreamError("bad_response")
+                return fail(exchange, status: .badGateway, reason: "upstream switched protocols unasked")
+            }
+            return startTunnel(head, bytes: bytes, exchange: exchange, context: context)
+        }
+        exchange.upstreamKeepAlive = head.keepAlive
+        var keepAlive = exchange.clientKeepAlive
+        let framing = head.framing(requestWasHead: exchange.method == "HEAD")
+        switch framing {
+        case .chunked where exchange.clientMinorVersion == 0:
+            exchange.responseBody = .dechunked
+            exchange.upstreamHandler?.dechunk = true
+            keepAlive = false
+        case .untilClose:
+            exchange.upstreamKeepAlive = false
+            if exchange.clientMinorVersion == 1 && keepAlive {
+                exchange.responseBody = .rechunked
+            } else {
+                keepAlive = false
+            }
+        default:
+            break
+        }
+        exchange.closeAfterResponse = !keepAlive
+        let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
+                                               body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
+                                               hsts: exchange.hsts, allocator: allocator)
+        exchange.responseHeadSent = true
+        // Held until the body's first bytes (or the end of this read): a small response
+        // then leaves in one buffer and one write.
+        pendingHead = response
+    }
+
     func upstreamResponsePart(_ part: UpstreamPart) {
         guard let context, let exchange else { return }
         switch part {
-        case .head(let head, let bytes):
-            if head.status < 200 && head.status != 101 {
-                // 100 Continue and other interim answers: passed on to an HTTP/1.1 client as they are.
-                if exchange.clientMinorVersion == 1 {
-                    let interim = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: 1, body: .asIs, keepAlive: true,
-                                                          keepUpgrade: false, allocator: context.channel.allocator)
-                    context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
-                }
-                return
-            }
-            clearTimer()
-            exchange.responseStatus = head.status
-            if head.status == 101 {
-                guard exchange.isUpgrade else {
-                    services.metrics.upstreamError("bad_response")
-                    return fail(exchange, status: .badGateway, reason: "upstream switched protocols unasked")
-                }
-                return startTunnel(head, bytes: bytes, exchange: exchange, context: context)
-            }
-            exchange.upstreamKeepAlive = head.keepAlive
-            var keepAlive = exchange.clientKeepAlive
-            let framing = head.framing(requestWasHead: exchange.method == "HEAD")
-            switch framing {
-            case .chunked where exchange.clientMinorVersion == 0:
-                exchange.responseBody = .dechunked
-                exchange.upstreamHandler?.dechunk = true
-                keepAlive = false
-            case .untilClose:
-                exchange.upstreamKeepAlive = false
-                if exchange.clientMinorVersion == 1 && keepAlive {
-                    exchange.responseBody = .rechunked
-                } else {
-                    keepAlive = false
-                }
-            default:
-                break
-            }
-            exchange.closeAfterResponse = !keepAlive
-            let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
-                                                   body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
-                                                   hsts: exchange.hsts, allocator: context.channel.allocator)
-            exchange.responseHeadSent = true
-            // Held until the body's first bytes (or the end of this read): a small response
-            // then leaves in one buffer and one write.
-            pendingHead = response
         case .body(let buffer):
             let count = buffer.readableBytes
             guard count > 0 else { return }
@@ -67,13 +70,13 @@ extension ProxyHandler {
                 if count <= 16 * 1024, exchange.responseBody != .rechunked {
                     head.writeImmutableBuffer(buffer)
                     writeToClient(context, head)
-                    if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+                    if !clientWritable { exchange.upstreamHandler?.setPaused(true) }
                     return
                 }
                 writeToClient(context, head)
             }
             if exchange.responseBody == .rechunked {
-                var size = context.channel.allocator.buffer(capacity: 20)
+                var size = allocator.buffer(capacity: 20)
                 size.writeString(String(count, radix: 16))
                 size.writeStaticString("\r\n")
                 writeToClient(context, size)
@@ -82,7 +85,7 @@ extension ProxyHandler {
             } else {
                 writeToClient(context, buffer)
             }
-            if !context.channel.isWritable { exchange.upstreamHandler?.setPaused(true) }
+            if !clientWritable { exchange.upstreamHandler?.setPaused(true) }
         case .end:
             exchange.responseEnded = true
             writePendingHead(context)
@@ -95,11 +98,11 @@ extension ProxyHandler {
                 closing = true
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let promise = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+                context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0)), promise: promise)
                 promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
             } else {
                 flushClient(context)
-                armTimer(services.configuration.idleTimeout, reason: "idle")
+                armTimer(services.configuration.idleTimeout, reason: .idle)
                 responseFinished()
             }
         }
@@ -174,7 +177,7 @@ extension ProxyHandler {
     func startTunnel(_ head: ResponseHead, bytes: ByteBuffer, exchange: Exchange, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream, let upstreamHandler = exchange.upstreamHandler else { return }
         let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion, body: .asIs,
-                                               keepAlive: true, keepUpgrade: true, allocator: context.channel.allocator)
+                                               keepAlive: true, keepUpgrade: true, allocator: allocator)
         exchange.responseHeadSent = true
         exchange.responseEnded = true
         context.write(wrapOutboundOut(response), promise: nil)

@@ -17,9 +17,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// One request, as the inbound side frames it.
+    /// What follows a request head (see `headArrived`), as the inbound side frames it.
     enum RequestPart {
-        case head(RequestHead, ByteBuffer)
         case body(ByteBuffer)
         case end
     }
@@ -41,7 +40,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var context: ChannelHandlerContext?
     var exchange: Exchange?
     /// A response the proxy gives itself, sent once the request (without a body) has ended.
-    var pendingLocal: (status: HTTPResponseStatus, body: String, close: Bool, route: String, host: String, path: LogPath)?
+    var pendingLocal: LocalAnswer?
+
+    /// A named struct rather than a tuple: the compiler destroys this tuple type through the
+    /// runtime's generic tuple witness, which showed on every request.
+    struct LocalAnswer {
+        var status: HTTPResponseStatus
+        var body: String
+        var close: Bool
+        var route: String
+        var host: String
+        var path: LogPath
+
+        init(_ status: HTTPResponseStatus, _ body: String, close: Bool, route: String, host: String, path: LogPath) {
+            (self.status, self.body, self.close, self.route, self.host, self.path) = (status, body, close, route, host, path)
+        }
+    }
     var readsPaused = false
     var pendingRead = false
     var timer: Scheduled<Void>?
@@ -73,8 +87,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Lifecycle
 
+    /// The client channel's allocator and writability, kept here: reaching them through
+    /// `context.channel` goes through the pipeline (and retains) on every use.
+    var allocator = ByteBufferAllocator()
+    var clientWritable = true
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
+        clientWritable = context.channel.isWritable
         if context.channel.isActive { connectionStarted(context: context) }
     }
 
@@ -90,7 +111,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard !started else { return }
         started = true
         services.metrics.connectionOpened()
-        armTimer(services.configuration.idleTimeout, reason: "idle")
+        armTimer(services.configuration.idleTimeout, reason: .idle)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -114,17 +135,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func bytesArrived() {
         guard exchange == nil, pendingLocal == nil, !awaitingHead else { return }
         awaitingHead = true
-        armTimer(services.configuration.headerTimeout, reason: "header")
+        armTimer(services.configuration.headerTimeout, reason: .header)
     }
 
     /// One connection timer, driven by a deadline: arming it per request only moves the deadline
     /// (no task is scheduled or cancelled on the hot path); the scheduled task re-arms itself
     /// when it fires before the deadline.
     var deadline: NIODeadline?
-    var deadlineReason = "idle"
+    var deadlineReason = TimerReason.idle
+
+    /// What the connection's one timer is waiting for (an enum, not a string: it is set twice
+    /// per request).
+    enum TimerReason {
+        /// No request yet, or between requests.
+        case idle
+        /// A request head has begun to arrive (slowloris defence).
+        case header
+        /// The upstream has the request and owes the first byte of its answer.
+        case firstByte
+    }
     var timerDue: NIODeadline?
 
-    func armTimer(_ amount: TimeAmount, reason: String) {
+    func armTimer(_ amount: TimeAmount, reason: TimerReason) {
         let due = NIODeadline.now() + amount
         deadline = due
         deadlineReason = reason
@@ -151,15 +183,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         timerFired(reason: deadlineReason)
     }
 
-    func timerFired(reason: String) {
-        if reason == "first byte" {
+    func timerFired(reason: TimerReason) {
+        if reason == .firstByte {
             guard let exchange, exchange.responseStatus == nil else { return }
             services.metrics.upstreamError("first_byte_timeout")
             return fail(exchange, status: .gatewayTimeout, reason: "upstream did not answer in time")
         }
         guard let context, exchange == nil else { return }
         // A slow head simply loses its connection (no request exists for a 408 to answer).
-        if reason == "header" { services.metrics.upstreamError("client_header_timeout") }
+        if reason == .header { services.metrics.upstreamError("client_header_timeout") }
         context.close(promise: nil)
     }
 
@@ -197,13 +229,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     return malformedRequest(context, error: error)
                 case .head(let head):
                     let headBytes = buffer.readSlice(length: head.length)!
-                    inbound = buffer
+                    inbound = buffer.readableBytes > 0 ? buffer : nil
                     switch head.framing {
                     case .length(let length): inboundState = .length(remaining: length)
                     case .chunked: inboundState = .chunked(ChunkedDecoder(maxTrailerBytes: services.configuration.maxHeaderBytes))
                     case .none, .untilClose: inboundState = .head
                     }
-                    process(.head(head, headBytes), context: context)
+                    headArrived(head, bytes: headBytes, context: context)
                     if case .head = inboundState {
                         process(.end, context: context)
                         if head.isUpgrade, exchange?.isUpgrade == true { inboundState = .upgrade }
@@ -212,7 +244,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             case .length(let remaining):
                 let take = min(remaining, buffer.readableBytes)
                 let slice = buffer.readSlice(length: take)!
-                inbound = buffer
+                inbound = buffer.readableBytes > 0 ? buffer : nil
                 inboundState = take == remaining ? .head : .length(remaining: remaining - take)
                 process(.body(slice), context: context)
                 if take == remaining { process(.end, context: context) }
@@ -270,14 +302,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// A request head, framed: the request begins (called directly by `drain`, not through a
+    /// `RequestPart`, which would copy the head with its arrays on the way).
+    func headArrived(_ head: RequestHead, bytes: ByteBuffer, context: ChannelHandlerContext) {
+        clearTimer()
+        awaitingHead = false
+        requestOpen = true
+        responseOutstanding = true
+        requestHead(head, bytes: bytes, context: context)
+    }
+
     func process(_ part: RequestPart, context: ChannelHandlerContext) {
         switch part {
-        case .head(let head, let bytes):
-            clearTimer()
-            awaitingHead = false
-            requestOpen = true
-            responseOutstanding = true
-            requestHead(head, bytes: bytes, context: context)
         case .body(let buffer):
             if authPending {
                 authHeldBody.append(buffer)
@@ -335,7 +371,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        exchange?.upstreamHandler?.setPaused(!context.channel.isWritable)
+        clientWritable = context.channel.isWritable
+        exchange?.upstreamHandler?.setPaused(!clientWritable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -378,18 +415,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             if hasBody {
                 respond(context, status: status, body: body, close: true, route: route, host: host, path: path, headers: headers)
             } else {
-                pendingLocal = (status, body, !keepAlive, route, host, path)
+                pendingLocal = LocalAnswer(status, body, close: !keepAlive, route: route, host: host, path: path)
                 pendingLocalHeaders = headers
             }
         }
         // Framing was checked by the parser (request smuggling: only a single `chunked`, never
         // together with Content-Length, no differing lengths).
         guard let hostRange = head.host,
-              case let rawHost = bytes.getString(at: bytes.readerIndex + hostRange.lowerBound, length: hostRange.count)!,
-              RequestHost.isValid(rawHost) else {
+              let host = bytes.withUnsafeReadableBytes({ RequestHost.parse(UnsafeRawBufferPointer(rebasing: $0[hostRange])) }) else {
             return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
-        let host = RequestHost.normalize(rawHost)
         let method = bytes.getString(at: bytes.readerIndex + head.method.lowerBound, length: head.method.count)!
         let targetText = bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!
         let path: String, query: String?
@@ -400,12 +435,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         let logPath = LogPath(path: path, query: query)
 
-        if path.hasPrefix("/.well-known/acme-challenge/"), method == "GET" || method == "HEAD" {
+        // Both paths the proxy answers before routing begin with `/.`, which a normalized path
+        // otherwise rarely does: one byte compare spares most requests two `hasPrefix` calls.
+        let wellKnown = path.utf8.dropFirst().first == UInt8(ascii: ".")
+        if wellKnown, path.hasPrefix("/.well-known/acme-challenge/"), method == "GET" || method == "HEAD" {
             return answerChallenge(token: path.dropFirst("/.well-known/acme-challenge/".count), context: context,
                                    host: host, path: logPath, keepAlive: keepAlive && !hasBody)
         }
-        let (table, policies) = services.currentTable(on: pool)
-        guard let matcher = table else {
+        guard let matcher = services.currentMatcher(on: pool) else {
             return local(.serviceUnavailable, "no route table has been published yet\n", host: host, path: logPath)
         }
         // Plain HTTP to a Domain with redirectHTTP goes to HTTPS — once a certificate for the host is
@@ -419,33 +456,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // OAuth resource metadata (RFC 9728) of a host with JWT-guarded routes, before routing:
         // MCP clients look for it at this fixed path, whatever the routes say.
-        if method == "GET", path.hasPrefix(CompiledAuthPolicy.protectedResourceMetadataPath),
+        if wellKnown, method == "GET", path.hasPrefix(CompiledAuthPolicy.protectedResourceMetadataPath),
            let document = protectedResourceMetadata(path: path, host: host, matcher: matcher) {
             return local(.ok, document, route: "oauth-protected-resource", host: host, path: logPath,
                          headers: [("content-type", "application/json"), ("cache-control", "max-age=300")])
         }
-        let compiledRoute: RouteMatcher.CompiledRoute
-        let hostEntry: RouteTableDocument.HostEntry
+        // References to the compiled route and host (no copies of their entries' strings).
+        let route: RouteMatcher.CompiledRoute
+        let compiledHost: RouteMatcher.CompiledHost
         switch matcher.match(host: host, path: path, method: method) {
         case .unknownHost: return local(.notFound, "unknown host\n", host: host, path: logPath)
         case .noRoute: return local(.notFound, "no route\n", host: host, path: logPath)
-        case .route(let matched, let route):
-            compiledRoute = route
-            hostEntry = matched.entry
+        case .route(let matchedHost, let matchedRoute):
+            route = matchedRoute
+            compiledHost = matchedHost
         }
-        let entry = compiledRoute.entry
         // Unguarded routes take the direct path: no policy lookup, no closure (this is the hot path).
         // Client X-Auth-* headers are dropped as forged on every route by HeadWriter; identity
         // headers a policy names beyond X-Auth-* (not expressible in the spec yet) are dropped on
         // the routes that policy guards.
-        guard let policyName = entry.auth else {
+        guard let policyName = route.entry.auth else {
             return forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                           logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                           logPath: logPath, route: route, compiledHost: compiledHost, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
                            remove: [], grantLines: [])
         }
         // A guarded route is never served unguarded: anything unknown fails closed.
-        guard let guarded = policies?.guards[policyName], let address = clientAddressBytes() else {
-            return local(.serviceUnavailable, "this route's auth policy is not available\n", route: entry.route, host: host, path: logPath)
+        guard let guarded = pool.policies?.guards[policyName], let address = clientAddressBytes() else {
+            return local(.serviceUnavailable, "this route's auth policy is not available\n", route: route.entry.route, host: host, path: logPath)
         }
         let policy = guarded.policy
         // Identity headers under any name and forward auth's copyHeaders, as the client sent them
@@ -458,7 +495,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
            Self.withAuthorizationValue(head, bytes: bytes, { memo.grant(policy: policy, host: host, authorization: $0,
                                                                         clientAddress: address, now: now) != nil }) == true {
             return forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                           logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                           logPath: logPath, route: route, compiledHost: compiledHost, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
                            remove: remove, grantLines: lines)
         }
         // The target is the normalized path, as routed: an auth server told `/public/../admin`
@@ -469,10 +506,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         request.clientAddressText = clientAddress
         // Only checks that finish later need the request kept in a closure (an allocation).
         func held() -> HeldRequest {
-            HeldRequest(route: entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
+            HeldRequest(route: route.entry.route, host: host, path: logPath, method: method, hasBody: hasBody, keepAlive: keepAlive,
                         forward: { [self] grant in
                             self.forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                                         logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody,
+                                         logPath: logPath, route: route, compiledHost: compiledHost, matcher: matcher, hasBody: hasBody,
                                          keepAlive: keepAlive, remove: remove, grantLines: HeadWriter.headerLines(grant))
                         })
         }
@@ -486,10 +523,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             let lines = HeadWriter.headerLines(grant.upstreamHeaders)
             if let memo { credentialMemo = (memo, lines) }
             forward(head: head, bytes: bytes, context: context, method: method, host: host, path: path, query: query,
-                    logPath: logPath, entry: entry, hostEntry: hostEntry, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
+                    logPath: logPath, route: route, compiledHost: compiledHost, matcher: matcher, hasBody: hasBody, keepAlive: keepAlive,
                     remove: remove, grantLines: lines)
         case .deny(let denial):
-            local(HTTPResponseStatus(statusCode: denial.status), denial.body, route: entry.route, host: host, path: logPath,
+            local(HTTPResponseStatus(statusCode: denial.status), denial.body, route: route.entry.route, host: host, path: logPath,
                   headers: denial.wwwAuthenticate.map { [("www-authenticate", $0)] } ?? [])
         case .verifyBasic(let job):
             if services.credentialCache.withLockedValue({ $0.contains(job.cacheKey, now: now) }),
@@ -565,7 +602,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.reusedConnection = handler.hasServed
             handler.hasServed = true
             handler.delegate = self
-            handler.setPaused(!context.channel.isWritable)
+            handler.setPaused(!clientWritable)
             exchange.upstream = channel
             exchange.upstreamHandler = handler
             handler.requestIsHead = exchange.method == "HEAD"
@@ -583,10 +620,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     /// The upstream's answer is due within `firstByteTimeout`: the connection's one timer
-    /// (a deadline move, no task per request) fires `timerFired(reason: "first byte")`.
+    /// (a deadline move, no task per request) fires `timerFired(reason: .firstByte)`.
     func startFirstByteTimer(_ exchange: Exchange) {
         guard exchange.responseStatus == nil, !exchange.isUpgrade else { return }
-        armTimer(services.configuration.firstByteTimeout, reason: "first byte")
+        armTimer(services.configuration.firstByteTimeout, reason: .firstByte)
     }
 
     /// Ends an exchange that got no response head with a proxy-made error.
@@ -620,7 +657,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool,
                          route: String, host: String, path: LogPath, exchange: Exchange? = nil, headers: [(String, String)] = []) {
         let response = HeadWriter.localResponse(status: Int(status.code), reason: status.reasonPhrase, body: body, close: close,
-                                                headers: headers, allocator: context.channel.allocator)
+                                                headers: headers, allocator: allocator)
         emit(context, response, status: Int(status.code), bodyBytes: body.utf8.count, close: close, route: route, host: host,
              path: path, exchange: exchange)
     }
@@ -641,11 +678,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             promise.futureResult.whenComplete { _ in loopBound.value.context?.close(promise: nil) }
         } else {
             context.writeAndFlush(wrapOutboundOut(response), promise: nil)
-            armTimer(services.configuration.idleTimeout, reason: "idle")
+            armTimer(services.configuration.idleTimeout, reason: .idle)
         }
         record(status: status, route: route, host: host, path: path, method: exchange?.method ?? "-",
                start: start, bytesIn: exchange?.bytesIn ?? 0, bytesOut: bodyBytes, upstream: exchange?.endpoint?.description ?? "-",
-               revision: exchange?.revision ?? (services.currentTable(on: pool).matcher?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
+               revision: exchange?.revision ?? (services.currentMatcher(on: pool)?.document.revision ?? "-"), requestID: exchange?.requestID ?? "-")
         if !close { responseFinished() }
     }
 

@@ -1,16 +1,18 @@
 import HTTPWire
 import NIOCore
 
-/// What an upstream connection delivers, framed (RFC 9112 §6.3) but not re-encoded: the head
-/// as parsed with its bytes, then body bytes as received (slices of the read buffers).
+/// What an upstream connection delivers after a response head, framed (RFC 9112 §6.3) but not
+/// re-encoded: body bytes as received (slices of the read buffers), then the end.
 enum UpstreamPart {
-    case head(ResponseHead, ByteBuffer)
     case body(ByteBuffer)
     case end
 }
 
 /// Receives what an upstream connection produces while it serves one exchange.
 protocol UpstreamDelegate: AnyObject {
+    /// A response head as parsed, with its bytes (passed as they are, not wrapped in an enum: a
+    /// head is large, and wrapping it copied it, with its arrays, twice per response).
+    func upstreamResponseHead(_ head: ResponseHead, bytes: ByteBuffer)
     func upstreamResponsePart(_ part: UpstreamPart)
     func upstreamReadComplete()
     func upstreamWritabilityChanged(isWritable: Bool)
@@ -102,10 +104,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .invalid(let error): throw MalformedResponse(reason: "\(error)")
                 case .head(let head):
                     let headBytes = buffer.readSlice(length: head.length)!
-                    inbound = buffer
+                    inbound = buffer.readableBytes > 0 ? buffer : nil
                     if head.status == 101 {
                         state = .switched
-                        delegate.upstreamResponsePart(.head(head, headBytes))
+                        delegate.upstreamResponseHead(head, bytes: headBytes)
                         return
                     }
                     dechunk = false
@@ -115,13 +117,13 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     case .chunked: state = .chunked(ChunkedDecoder())
                     case .untilClose: state = .untilClose
                     }
-                    delegate.upstreamResponsePart(.head(head, headBytes))
+                    delegate.upstreamResponseHead(head, bytes: headBytes)
                     if head.status >= 200, case .head = state { delegate.upstreamResponsePart(.end) }
                 }
             case .length(let remaining):
                 let take = min(remaining, buffer.readableBytes)
                 let slice = buffer.readSlice(length: take)!
-                inbound = buffer
+                inbound = buffer.readableBytes > 0 ? buffer : nil
                 state = take == remaining ? .head : .length(remaining: remaining - take)
                 delegate.upstreamResponsePart(.body(slice))
                 if take == remaining { delegate.upstreamResponsePart(.end) }

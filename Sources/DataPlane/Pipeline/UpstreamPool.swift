@@ -44,6 +44,24 @@ final class UpstreamPool {
     /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
     private var targets: [String: Result<UpstreamTarget, UpstreamTarget.Unservable>] = [:]
 
+    /// The resolved upstream of each route of `resolvedFor` (by `CompiledRoute.index`), filled
+    /// as routes are first used: a request finds its target by index, with no hashing and, for
+    /// an instance upstream, without building its endpoints again.
+    private var resolved: [Result<UpstreamTarget, UpstreamTarget.Unservable>?] = []
+    private var resolvedFor: RouteMatcher?
+
+    func target(for route: RouteMatcher.CompiledRoute, in matcher: RouteMatcher) -> Result<UpstreamTarget, UpstreamTarget.Unservable> {
+        if matcher !== resolvedFor {
+            resolvedFor = matcher
+            resolved = Array(repeating: nil, count: matcher.routeCount)
+        }
+        guard route.index < resolved.count else { return target(for: route.entry.upstream) }
+        if let known = resolved[route.index] { return known }
+        let made = target(for: route.entry.upstream)
+        resolved[route.index] = made
+        return made
+    }
+
     func target(for upstream: RouteTableDocument.Upstream) -> Result<UpstreamTarget, UpstreamTarget.Unservable> {
         guard case .url(let url) = upstream else { return UpstreamTarget.resolve(upstream) }
         if let cached = targets[url] { return cached }
