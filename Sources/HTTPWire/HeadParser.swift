@@ -268,6 +268,15 @@ public enum HeadParser {
         let expected: StaticString = "HTTP/1."
         let prefix = expected.utf8Start
         let length = lineEnd ? 10 : 8
+        // The whole version in one 8-byte compare when it is there (nearly always); the loop
+        // below tells `needMore` and each kind of error apart.
+        if start + length <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self))
+            let http11: UInt64 = 0x312e_312f_5054_5448, http10: UInt64 = 0x302e_312f_5054_5448  // "HTTP/1.1", "HTTP/1.0"
+            if word == http11 || word == http10, !lineEnd || (bytes[start + 8] == 0x0d && bytes[start + 9] == 0x0a) {
+                return .head(word == http11 ? 1 : 0)
+            }
+        }
         for offset in 0..<length {
             let index = start + offset
             guard index < bytes.count else { return .needMore }

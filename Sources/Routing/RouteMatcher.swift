@@ -119,9 +119,13 @@ public final class RouteMatcher: Sendable {
     /// Matches a normalized host and path (see `RequestHost` and `RequestPath`).
     public func match(host: String, path: String, method: String) -> Match {
         guard let compiled = self.host(host) else { return .unknownHost }
-        for route in compiled.routes where route.matches(path: path) && route.allows(method: method) {
-            return .route(host: compiled, route: route)
-        }
-        return .noRoute(host: compiled)
+        guard let route = route(in: compiled, path: path, method: method) else { return .noRoute(host: compiled) }
+        return .route(host: compiled, route: route)
+    }
+
+    /// The route of a host already looked up (`host(_:)`) that takes a normalized path and method.
+    public func route(in compiled: CompiledHost, path: String, method: String) -> CompiledRoute? {
+        for route in compiled.routes where route.matches(path: path) && route.allows(method: method) { return route }
+        return nil
     }
 }

@@ -20,8 +20,8 @@ struct RewrittenHead {
         let parsed = input.withUnsafeReadableBytes { HeadParser.parseRequest($0, fields: &fields) }
         guard case .head(let head) = parsed else { throw ParseFailure(outcome: "\(parsed)") }
         let (out, id) = HeadWriter.requestHead(head, bytes: input, rewrite: .init(
-            method: "GET", uri: "/p?q=1", clientAddress: client, scheme: "http", upgrade: upgrade && head.isUpgrade,
-            makeRequestID: { "gen-1" }), allocator: ByteBufferAllocator())
+            method: "GET", uri: "/p?q=1", clientAddress: client, scheme: "http", upgrade: upgrade && head.isUpgrade),
+            allocator: ByteBufferAllocator(), makeRequestID: { "gen-1" })
         requestID = id
         let again = out.withUnsafeReadableBytes { HeadParser.parseRequest($0, fields: &fields) }
         guard case .head(let written) = again, written.length == out.readableBytes else { throw ParseFailure(outcome: "\(again)") }

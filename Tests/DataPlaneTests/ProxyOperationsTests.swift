@@ -66,6 +66,24 @@ extension ProxyEndToEndTests {
             #expect(try proxy.metrics().contains("berth_proxy_route_table_generation 2"))
         }
 
+        /// A connection remembers its host's entry and each loop its routes' upstreams, per table:
+        /// after a swap, the next request on the same keep-alive connection routes by the new table.
+        @Test func aKeepAliveConnectionRoutesByTheNewTableAfterASwap() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let web = try env.http("web"), next = try env.http("next")
+            try env.apply(Self.base(web))
+            let proxy = try env.proxy()
+            let client = KeepAliveClient(port: proxy.httpPort)
+            #expect(try client.request("/new", host: shopHost).echo?.server == "web")
+            #expect(try client.request("/", host: shopHost).echo?.server == "web")
+            try env.apply(Self.withNew(web, next))
+            #expect(eventually(timeout: 3) { (try? client.request("/new", host: shopHost).echo?.server) == "next" },
+                    "the kept connection still routes /new by the old table")
+            #expect(try client.request("/", host: shopHost).echo?.server == "web")
+            #expect(try client.request("/new", host: shopHost).echo?.server == "next")
+        }
+
         @Test func aTableThatDoesNotCompileIsRejectedWholeAndReported() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }

@@ -12,8 +12,6 @@ enum HeadWriter {
         var clientAddress: String
         var scheme: String
         var upgrade: Bool
-        /// Called once when the client sent no acceptable X-Request-Id.
-        var makeRequestID: () -> String
         /// Lower-case names of client headers to drop besides the built-in identity ones (identity
         /// headers auth policies were configured to set under other names).
         var remove: [String] = []
@@ -24,8 +22,10 @@ enum HeadWriter {
 
     /// The request head for the upstream (RFC 9110 §7.6.1 hop-by-hop headers and those named in
     /// `Connection` dropped, client identity headers replaced) and the request id in effect.
-    static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite,
-                            allocator: ByteBufferAllocator) -> (ByteBuffer, requestID: String) {
+    /// `makeRequestID` is called once when the client sent no acceptable X-Request-Id (a
+    /// parameter, not a field of the rewrite: a non-escaping closure costs no allocation).
+    static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite, allocator: ByteBufferAllocator,
+                            makeRequestID: () -> String) -> (ByteBuffer, requestID: String) {
         bytes.withUnsafeReadableBytes { raw in
             // First what the added lines need: the client's first acceptable request id, its Host
             // (for X-Forwarded-Host) and its Upgrade value.
@@ -41,7 +41,7 @@ enum HeadWriter {
                 default: break
                 }
             }
-            let id = requestIDField.map { String(decoding: raw[head.fields[$0].value], as: UTF8.self) } ?? rewrite.makeRequestID()
+            let id = requestIDField.map { String(decoding: raw[head.fields[$0].value], as: UTF8.self) } ?? makeRequestID()
             // Kept lines and the two copied values fit in twice the received head; the rest is
             // counted exactly, plus the fixed text.
             let bound = 2 * head.length + rewrite.method.utf8.count + rewrite.uri.utf8.count + rewrite.addLines.count

@@ -162,11 +162,12 @@ extension ProxyHandler {
         if let query { uri += "?" + query }
         let services = self.services, pool = self.pool
         var rewrite = HeadWriter.RequestRewrite(
-            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade,
-            makeRequestID: { services.nextRequestID(on: pool) })
+            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade)
         rewrite.remove = remove
         rewrite.addLines = grantLines
-        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: allocator)
+        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: allocator) {
+            services.nextRequestID(on: pool)
+        }
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: route.entry.route,
                                 revision: matcher.document.revision, requestID: requestID, upstreamHead: upstreamHead,
                                 endpoints: pool.order(target.endpoints, key: route.entry.route), isUpgrade: isUpgrade,

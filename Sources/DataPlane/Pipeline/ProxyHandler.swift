@@ -39,6 +39,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var clientAddress: String
     var context: ChannelHandlerContext?
     var exchange: Exchange?
+    /// The host this connection's last request named, with its entry in the table of that
+    /// version (the version, not the table: an idle connection must not keep a whole old table).
+    var lastHost: (tableVersion: Int, name: String, entry: RouteMatcher.CompiledHost?)?
     /// A response the proxy gives itself, sent once the request (without a body) has ended.
     var pendingLocal: LocalAnswer?
 
@@ -461,15 +464,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return local(.ok, document, route: "oauth-protected-resource", host: host, path: logPath,
                          headers: [("content-type", "application/json"), ("cache-control", "max-age=300")])
         }
-        // References to the compiled route and host (no copies of their entries' strings).
-        let route: RouteMatcher.CompiledRoute
+        // References to the compiled route and host (no copies of their entries' strings). The
+        // host's entry is remembered per connection: a keep-alive client names the same host
+        // request after request, and comparing it costs less than hashing it for the lookup.
         let compiledHost: RouteMatcher.CompiledHost
-        switch matcher.match(host: host, path: path, method: method) {
-        case .unknownHost: return local(.notFound, "unknown host\n", host: host, path: logPath)
-        case .noRoute: return local(.notFound, "no route\n", host: host, path: logPath)
-        case .route(let matchedHost, let matchedRoute):
-            route = matchedRoute
-            compiledHost = matchedHost
+        if let known = lastHost, known.tableVersion == pool.tableVersion, known.name == host {
+            guard let entry = known.entry else { return local(.notFound, "unknown host\n", host: host, path: logPath) }
+            compiledHost = entry
+        } else {
+            let entry = matcher.host(host)
+            lastHost = (pool.tableVersion, host, entry)
+            guard let entry else { return local(.notFound, "unknown host\n", host: host, path: logPath) }
+            compiledHost = entry
+        }
+        guard let route = matcher.route(in: compiledHost, path: path, method: method) else {
+            return local(.notFound, "no route\n", host: host, path: logPath)
         }
         // Unguarded routes take the direct path: no policy lookup, no closure (this is the hot path).
         // Client X-Auth-* headers are dropped as forged on every route by HeadWriter; identity

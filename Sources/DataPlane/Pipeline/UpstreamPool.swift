@@ -108,7 +108,14 @@ final class UpstreamPool {
     /// An idle keep-alive connection to `endpoint`, if one is left (no future, no lookup: the
     /// common case of a request).
     func checkoutIdle(_ endpoint: Endpoint) -> (Channel, UpstreamHandler)? {
-        guard let list = idle[endpoint] else { return nil }
+        let list: IdleConnections
+        if let last = lastIdle, last.endpoint == endpoint {
+            list = last.list
+        } else {
+            guard let found = idle[endpoint] else { return nil }
+            list = found
+            lastIdle = (endpoint, found)
+        }
         while let handler = list.handlers.popLast() {
             if let channel = handler.channel, channel.isActive {
                 handler.idleIn = nil
@@ -117,6 +124,10 @@ final class UpstreamPool {
         }
         return nil
     }
+
+    /// The idle list last looked up, by endpoint: requests in a row mostly go to one endpoint, and
+    /// comparing it costs less than hashing its host for the dictionary.
+    private var lastIdle: (endpoint: Endpoint, list: IdleConnections)?
 
     /// A new connection to `endpoint`.
     /// The caller takes the channel's `UpstreamHandler` with `syncOperations` (same event loop).
@@ -161,5 +172,6 @@ final class UpstreamPool {
     func closeAll() {
         for list in idle.values { for handler in list.handlers { handler.channel?.close(promise: nil) } }
         idle = [:]
+        lastIdle = nil
     }
 }
