@@ -30,8 +30,8 @@ done
 python3 -c 'import jwt, cryptography' 2>/dev/null || { echo "missing PyJWT/cryptography: apt-get install python3-jwt python3-cryptography" >&2; exit 1; }
 
 echo "Building berth and berth-proxy (release)…" >&2
-swift build -c release --product berth --scratch-path .build-release >&2
-swift build -c release --product berth-proxy --scratch-path .build-release >&2
+release_build --product berth >&2
+release_build --product berth-proxy >&2
 BIN=.build-release/release
 
 WORK=$(mktemp -d)

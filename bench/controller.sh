@@ -15,11 +15,12 @@
 #      (target: < 1 s a pass, flat memory).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/bench/lib.sh"
 for tool in git redis-server python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install git redis-server python3)" >&2; exit 1; }
 done
 echo "== building berth and berth-proxy (release)" >&2
-(cd "$root" && swift build -c release --product berth --scratch-path .build-release >&2 && swift build -c release --product berth-proxy --scratch-path .build-release >&2)
+(cd "$root" && release_build --product berth >&2 && release_build --product berth-proxy >&2)
 export BERTH_BIN="$root/.build-release/release"
 export BENCH_REVISION="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD -- Sources 2>/dev/null || echo +dirty)"
 exec python3 "$root/bench/controller_driver.py"

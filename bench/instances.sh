@@ -16,13 +16,14 @@
 #      (target: zero) and how long the replace took.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/bench/lib.sh"
 for tool in redis-server python3 wrk docker; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install redis-server python3 wrk docker.io)" >&2; exit 1; }
 done
 docker version >/dev/null 2>&1 || { echo "bench: no Docker daemon answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}; start one: dockerd --storage-driver=vfs &" >&2; exit 1; }
 if [ -z "${BERTH_BIN:-}" ]; then
     echo "== building berth and berth-proxy (release)" >&2
-    (cd "$root" && swift build -c release --product berth --scratch-path .build-release >&2 && swift build -c release --product berth-proxy --scratch-path .build-release >&2)
+    (cd "$root" && release_build --product berth >&2 && release_build --product berth-proxy >&2)
     export BERTH_BIN="$root/.build-release/release"
 fi
 export BERTH_BIN="$(cd "$BERTH_BIN" && pwd)"

@@ -1,4 +1,9 @@
-# Helpers the wrk benchmarks share (sourced by bench/proxy.sh and bench/auth.sh).
+# Helpers the benchmarks share (sourced by every script in bench/).
+
+# The production build (README, "Building for production"), in .build-release: release, with
+# Swift's run-time exclusivity checks off. Every bench script builds with exactly these flags, so
+# none of them throws away another's build. Run from the package root.
+release_build() { swift build -c release --scratch-path .build-release -Xswiftc -enforce-exclusivity=unchecked "$@"; }
 
 # A free TCP port on loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/bench/lib.sh"
 sizes=(${BENCH_SIZES:-1000 10000})
 instances="${BENCH_INSTANCES:-100}"
 runs="${BENCH_RUNS:-5}"
@@ -36,7 +37,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== building berth (release)" >&2
-if ! (cd "$root" && swift build -c release --product berth --scratch-path .build-release) >"$work/build.log" 2>&1; then
+if ! (cd "$root" && release_build --product berth) >"$work/build.log" 2>&1; then
     cat "$work/build.log" >&2; echo "bench: build failed" >&2; exit 1
 fi
 grep -E "Build|error" "$work/build.log" >&2 || true

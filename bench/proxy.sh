@@ -21,9 +21,9 @@ for tool in nginx haproxy caddy wrk redis-server; do
 done
 
 echo "Building berth and berth-proxy (release)…" >&2
-swift build -c release --product berth --scratch-path .build-release >&2
-swift build -c release --product berth-proxy --scratch-path .build-release >&2
-swift build -c release --product berth-bench-relay --scratch-path .build-release >&2
+release_build --product berth >&2
+release_build --product berth-proxy >&2
+release_build --product berth-bench-relay >&2
 BIN=.build-release/release
 
 WORK=$(mktemp -d)   # default template: /tmp/tmp.*
