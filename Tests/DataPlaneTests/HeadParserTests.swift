@@ -76,6 +76,22 @@ import Testing
         #expect(Self.verdict(Self.parseRequest("GET / HTTP/1.1\r\nHo\u{7f}st: a\r\n\r\n")) == Malformation.headerName.rawValue)
     }
 
+    /// The word test the value scan relies on, against its byte-by-byte definition, on random
+    /// words biased towards the bytes that matter (CR, LF, tab, space, DEL, obs-text, printable).
+    @Test func wordTestAgreesWithBytes() {
+        let interesting: [UInt8] = [0x0d, 0x0a, 0x09, 0x20, 0x7f, 0x80, 0xff, 0x00, 0x1f, 0x21, 0x61, 0x7e, 0x0c, 0x0e]
+        var generator = SystemRandomNumberGenerator()
+        var printableWords = 0
+        for _ in 0..<50_000 {
+            let bytes = (0..<8).map { _ in Bool.random(using: &generator) ? interesting.randomElement(using: &generator)! : UInt8.random(in: 0x20...0x7e, using: &generator) }
+            let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            let printable = bytes.allSatisfy { $0 >= 0x20 && $0 <= 0x7e }
+            #expect(ASCII.hasNonPrintable(word) == !printable, "\(bytes)")
+            if printable { printableWords += 1 }
+        }
+        #expect(printableWords > 100 && printableWords < 50_000, "both outcomes exercised")
+    }
+
     @Test func requestFieldsHostAndConnection() throws {
         let text = "GET /x?y HTTP/1.1\r\nHost:  shop.test \r\nConnection: close, X-Hop\r\nUpgrade: ws\r\nX-Auth-User: a\r\n\r\nrest"
         guard case .head(let head) = Self.parseRequest(text) else { Issue.record("not parsed"); return }
