@@ -34,13 +34,8 @@ trap cleanup EXIT
 for exe in berth-proxy berth-bench-relay; do strip -g -o "$WORK/$exe" "$BIN/$exe"; done
 
 UP=$(free_port); RDS=$(free_port); BNL=$(free_port); BLG=$(free_port); RLY=$(free_port); NGX=$(free_port)
-mkdir -p "$WORK/up" "$WORK/ngx" "$WORK/repo"
-cat > "$WORK/up/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location = /small { return 200 "hello from upstream\n"; } } }
-CONF
+upstream_conf "$WORK" "$UP"
+mkdir -p "$WORK/ngx"
 nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
 # nginx as a proxy, in one process (no master), so callgrind sees the worker.
 cat > "$WORK/ngx/nginx.conf" <<CONF
@@ -52,16 +47,8 @@ http { access_log off; keepalive_requests 1000000; proxy_temp_path $WORK/ngx/tmp
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
 redis-server --port "$RDS" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
-cat > "$WORK/repo/edge.yaml" <<YAML
-apiVersion: berth/v1
-kind: Route
-metadata: {name: bench}
-spec:
-  hosts: [127.0.0.1]
-  to: {url: "http://127.0.0.1:$UP"}
-YAML
 sleep 0.5
-"$BIN/berth" apply --repo "$WORK/repo" --redis "redis://127.0.0.1:$RDS/0" >/dev/null
+apply_bench_route "$WORK" "$RDS" "$UP" "$BIN/berth"
 
 # count name port command... : the command under callgrind; warm up, zero the counters, run wrk,
 # dump, and divide the instructions of every thread by the requests wrk completed.

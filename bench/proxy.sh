@@ -36,16 +36,7 @@ UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(fre
 BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
-mkdir -p "$WORK/up" "$WORK/www"
-head -c 1048576 /dev/urandom > "$WORK/www/big"
-cat > "$WORK/up/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP;
-    location = /small { return 200 "hello from upstream\n"; }
-    location = /big { root $WORK/www; try_files /big =404; } } }
-CONF
+upstream_conf "$WORK" "$UP"
 nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!); UP_PID=$!
 
 # nginx as a proxy, with its default response buffering (what an nginx deployment runs; with
@@ -101,17 +92,8 @@ GOMAXPROCS=1 caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/ca
 
 # berth-proxy: a private Redis, a one-route repository applied with berth, one event-loop thread.
 redis-server --port "$RDS" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!); RDS_PID=$!
-mkdir -p "$WORK/repo"
-cat > "$WORK/repo/edge.yaml" <<YAML
-apiVersion: berth/v1
-kind: Route
-metadata: {name: bench}
-spec:
-  hosts: [127.0.0.1]
-  to: {url: "http://127.0.0.1:$UP"}
-YAML
 sleep 0.5
-"$BIN/berth" apply --repo "$WORK/repo" --redis "redis://127.0.0.1:$RDS/0" >/dev/null
+apply_bench_route "$WORK" "$RDS" "$UP" "$BIN/berth"
 # The default (every request logged to the Redis stream) and, for comparison with peers that log
 # nothing here, one with --no-access-log.
 "$BIN/berth-proxy" --redis "redis://127.0.0.1:$RDS/0" --http "127.0.0.1:$BER" --admin "127.0.0.1:$ADM" --threads 1 >"$WORK/berth.log" 2>&1 & PIDS+=($!); BER_PID=$!

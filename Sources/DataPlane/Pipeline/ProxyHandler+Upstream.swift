@@ -6,8 +6,103 @@ import NIOHTTP1  // HTTPResponseStatus only
 import Routing
 import Spec
 
-/// The upstream's response on its way to the client, and upgraded (tunnelled) connections.
+/// The upstream connection of an exchange, the response on its way to the client, and upgraded
+/// (tunnelled) connections.
 extension ProxyHandler {
+    // MARK: Upstream connection
+
+    func connect(_ exchange: Exchange) {
+        guard let context, exchange.attempt < exchange.endpoints.count else { return }
+        let endpoint = exchange.endpoints[exchange.attempt]
+        exchange.endpoint = endpoint
+        if let (channel, handler) = pool.checkoutIdle(endpoint) {
+            return attach(exchange, channel: channel, handler: handler, context: context)
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pool.connect(endpoint).whenComplete { result in
+            loopBound.value.connected(exchange, endpoint: endpoint, result: result)
+        }
+    }
+
+    func connected(_ exchange: Exchange, endpoint: Endpoint, result: Result<Channel, Error>) {
+        guard let context, self.exchange === exchange else {
+            if case .success(let channel) = result { channel.close(promise: nil) }
+            return
+        }
+        switch result {
+        case .success(let channel):
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                channel.close(promise: nil)
+                return fail(exchange, status: .badGateway, reason: "upstream pipeline")
+            }
+            attach(exchange, channel: channel, handler: handler, context: context)
+        case .failure(let error):
+            if Self.isTimeout(error) {
+                services.metrics.upstreamError("connect_timeout")
+                fail(exchange, status: .gatewayTimeout, reason: "connect timeout")
+            } else {
+                services.metrics.upstreamError("connect_refused")
+                pool.markDown(endpoint)
+                exchange.attempt += 1
+                if exchange.attempt < exchange.endpoints.count {
+                    connect(exchange)
+                } else {
+                    fail(exchange, status: .badGateway, reason: "upstream refused the connection")
+                }
+            }
+        }
+    }
+
+    /// Gives the exchange its upstream connection and sends what the client sent so far.
+    func attach(_ exchange: Exchange, channel: Channel, handler: UpstreamHandler, context: ChannelHandlerContext) {
+            exchange.reusedConnection = handler.hasServed
+            handler.hasServed = true
+            handler.delegate = self
+            handler.setPaused(!clientWritable)
+            exchange.upstream = channel
+            exchange.upstreamHandler = handler
+            handler.requestIsHead = exchange.method == "HEAD"
+            handler.send(exchange.upstreamHead)
+            for buffer in exchange.buffered { handler.send(buffer) }
+            handler.flush()
+            exchange.buffered.removeAll()
+            if exchange.requestEnded { startFirstByteTimer(exchange) }
+            if channel.isWritable, readsPaused { resumeReads() }
+    }
+
+    static func isTimeout(_ error: Error) -> Bool {
+        if case ChannelError.connectTimeout = error { return true }
+        return String(describing: error).lowercased().contains("timeout")
+    }
+
+    /// The upstream's answer is due within `firstByteTimeout`: the connection's one timer
+    /// (a deadline move, no task per request) fires `timerFired(reason: .firstByte)`.
+    func startFirstByteTimer(_ exchange: Exchange) {
+        guard exchange.responseStatus == nil, !exchange.isUpgrade else { return }
+        armTimer(services.configuration.firstByteTimeout, reason: .firstByte)
+    }
+
+    /// Ends an exchange that got no response head with a proxy-made error.
+    func fail(_ exchange: Exchange, status: HTTPResponseStatus, reason: String) {
+        guard let context, self.exchange === exchange else { return }
+        pendingHead = nil
+        if let upstream = exchange.upstream {
+            exchange.upstreamHandler?.delegate = nil
+            upstream.close(promise: nil)
+        }
+        self.exchange = nil
+        resumeReads()
+        if exchange.responseHeadSent {
+            context.close(promise: nil)
+            finishLog(exchange, status: exchange.responseStatus ?? Int(status.code))
+            return
+        }
+        // The rest of an unsent request body cannot be resynchronized: close after answering.
+        let close = !exchange.clientKeepAlive || !exchange.requestEnded
+        respond(context, status: status, body: "\(reason)\n", close: close, route: exchange.route, host: exchange.host,
+                path: exchange.logPath, exchange: exchange)
+    }
+
     // MARK: Upstream → client
 
     func upstreamResponseHead(_ head: ResponseHead, bytes: ByteBuffer) {
