@@ -41,34 +41,24 @@ final class UpstreamPool {
     private var idle: [Endpoint: IdleConnections] = [:]
     private var downUntil: [Endpoint: NIODeadline] = [:]
     private var cursor: [String: Int] = [:]
-    /// Resolved `url:` upstreams, so a URL is parsed once, not per request.
-    private var targets: [String: Result<UpstreamTarget, UpstreamTarget.Unservable>] = [:]
-
     /// The resolved upstream of each route of `resolvedFor` (by `CompiledRoute.index`), filled
-    /// as routes are first used: a request finds its target by index, with no hashing and, for
-    /// an instance upstream, without building its endpoints again.
+    /// as routes are first used: a request finds its target by index, with no hashing, and a URL
+    /// is parsed (an instance's endpoints built) once per table, not per request. A request held
+    /// across a swap (auth) may still name a route of the old table: that one is resolved afresh.
     private var resolved: [Result<UpstreamTarget, UpstreamTarget.Unservable>?] = []
     private var resolvedFor: RouteMatcher?
 
     func target(for route: RouteMatcher.CompiledRoute, in matcher: RouteMatcher) -> Result<UpstreamTarget, UpstreamTarget.Unservable> {
         if matcher !== resolvedFor {
+            guard matcher === self.matcher else { return UpstreamTarget.resolve(route.entry.upstream) }
             resolvedFor = matcher
             resolved = Array(repeating: nil, count: matcher.routeCount)
         }
-        guard route.index < resolved.count else { return target(for: route.entry.upstream) }
+        guard route.index < resolved.count else { return UpstreamTarget.resolve(route.entry.upstream) }
         if let known = resolved[route.index] { return known }
-        let made = target(for: route.entry.upstream)
+        let made = UpstreamTarget.resolve(route.entry.upstream)
         resolved[route.index] = made
         return made
-    }
-
-    func target(for upstream: RouteTableDocument.Upstream) -> Result<UpstreamTarget, UpstreamTarget.Unservable> {
-        guard case .url(let url) = upstream else { return UpstreamTarget.resolve(upstream) }
-        if let cached = targets[url] { return cached }
-        let resolved = UpstreamTarget.resolve(upstream)
-        if targets.count > 10_000 { targets.removeAll() }
-        targets[url] = resolved
-        return resolved
     }
 
     /// The table and policies this loop serves, as of `tableVersion` (`ProxyServices.currentTable`).
