@@ -149,9 +149,11 @@ public enum RequestHost {
         byte > 0x20 && byte < 0x7f && byte != UInt8(ascii: "/") && byte != UInt8(ascii: "@")
     }
 
-    /// `normalize(raw)` if `isValid(raw)`, else nil, straight from the Host header's bytes in one
-    /// pass: what the proxy runs for every request (no String is made for a host it refuses, and
-    /// the routed one is made once, already normalized).
+    /// The host to route by, or nil when the bytes are not a valid host (`isValid`), straight from
+    /// the Host header's bytes in one pass: what the proxy runs for every request (no String is
+    /// made for a host it refuses, and the routed one is made once, already normalized). `[v6]` or
+    /// the name before the last `:`, lower-cased (ASCII), without one trailing dot (unless the dot
+    /// is all there is).
     public static func parse(_ raw: UnsafeRawBufferPointer) -> String? {
         let count = raw.count
         guard count > 0, count <= 255 else { return nil }
@@ -168,7 +170,7 @@ public enum RequestHost {
             }
         }
         var end = count
-        // As `normalize`: a host with no port, upper case or trailing dot is taken as it is.
+        // A host with no port, upper case or trailing dot is taken as it is.
         if !hasUpper && lastColon < 0 && raw[count - 1] != UInt8(ascii: ".") {
             end = count
         } else if raw[0] == UInt8(ascii: "[") {
@@ -186,34 +188,9 @@ public enum RequestHost {
         }
     }
 
+    /// `parse` for a host held as a String (tests, tools); a host that is not valid comes back as it is.
     public static func normalize(_ raw: String) -> String {
-        // Fast path: already lower case, no port, no trailing dot.
-        if raw.utf8.allSatisfy({ !(0x41...0x5a).contains($0) && $0 != UInt8(ascii: ":") }), raw.utf8.last != UInt8(ascii: ".") {
-            return raw
-        }
-        // Bytes, not Characters: a routed host is printable ASCII (`isValid`), and this runs for
-        // every request whose Host carries a port (String's Unicode-aware lastIndex(of:) and
-        // lowercased() cost more than the rest of routing together).
-        if let result = raw.utf8.withContiguousStorageIfAvailable(normalized) { return result }
-        return Array(raw.utf8).withUnsafeBufferPointer(normalized)
-    }
-
-    /// `[v6]` or the name before the last `:`, lower-cased (ASCII), without one trailing dot
-    /// (unless the dot is all there is).
-    private static func normalized(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var end = bytes.count
-        if bytes.first == UInt8(ascii: "[") {
-            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
-        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
-            end = colon
-        }
-        if end > 1, bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
-        return String(unsafeUninitializedCapacity: end) { out in
-            for index in 0..<end {
-                let byte = bytes[index]
-                out[index] = (0x41...0x5a).contains(byte) ? byte | 0x20 : byte
-            }
-            return end
-        }
+        var raw = raw
+        return raw.withUTF8 { parse(UnsafeRawBufferPointer($0)) } ?? raw
     }
 }
