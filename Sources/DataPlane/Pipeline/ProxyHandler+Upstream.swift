@@ -213,14 +213,14 @@ extension ProxyHandler {
     }
 
     @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        if let clientCore { clientCore.write0(NIOAny(buffer), promise: nil) } else { context.write(wrapOutboundOut(buffer), promise: nil) }
         clientUnflushed = true
     }
 
     func flushClient(_ context: ChannelHandlerContext) {
         guard clientUnflushed else { return }
         clientUnflushed = false
-        context.flush()
+        if let clientCore { clientCore.flush0() } else { context.flush() }
     }
 
     func upstreamReadComplete() {
@@ -288,15 +288,19 @@ extension ProxyHandler {
         closing = true  // nothing more is routed on this connection
         timer?.cancel()
         deadline = nil
-        // Both pipelines become byte pipes.
+        // Both pipelines become byte pipes, whose handlers rely on `autoRead` (the handlers they
+        // replace requested each read themselves).
         do {
             let (clientGlue, upstreamGlue) = GlueHandler.pair()
             let server = upstream.pipeline.syncOperations
             server.removeHandler(context: try server.context(handlerType: UpstreamHandler.self), promise: nil)
             try server.addHandler(upstreamGlue)
+            try upstream.syncOptions?.setOption(.autoRead, value: true)
             let client = context.pipeline.syncOperations
+            let channel = context.channel
             client.removeHandler(context: context, promise: nil)
             try client.addHandler(clientGlue)
+            try channel.syncOptions?.setOption(.autoRead, value: true)
         } catch {
             context.close(promise: nil)
             upstream.close(promise: nil)

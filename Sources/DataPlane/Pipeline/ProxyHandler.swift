@@ -79,11 +79,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// and its grant's header lines as sent upstream.
     var credentialMemo: (memo: CredentialMemo, lines: [UInt8])?
 
-    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false) {
+    /// Whether no outbound handler lies between this handler and the socket (a plain connection;
+    /// on TLS the TLS handler does). Decided where the pipeline is built (`ProxyServer.start`).
+    let socketIsNext: Bool
+    /// The client channel itself, as the core that reads and writes its socket, when
+    /// `socketIsNext`: response bytes and read requests then skip the walk to the pipeline's head
+    /// (three per request, with their retains). Such a channel runs without `autoRead` (NIO's
+    /// automatic read request walks the whole pipeline): this handler asks for the next read
+    /// itself after each read, unless reads are paused. Dropped when the handler leaves the
+    /// pipeline.
+    var clientCore: ChannelCore?
+
+    init(services: ProxyServices, pool: UpstreamPool, clientAddress: String, isTLS: Bool = false, socketIsNext: Bool = false) {
         self.services = services
         self.pool = pool
         self.clientAddress = clientAddress
         self.isTLS = isTLS
+        self.socketIsNext = socketIsNext && !isTLS
         self.headLimits = HeadLimits(maxBytes: services.configuration.maxHeaderBytes, maxFields: 200)
         fields.reserveCapacity(32)
     }
@@ -99,13 +111,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.context = context
         allocator = context.channel.allocator
         clientWritable = context.channel.isWritable
-        if context.channel.isActive { connectionStarted(context: context) }
+        if socketIsNext { clientCore = context.channel._channelCore }
+        if context.channel.isActive {
+            connectionStarted(context: context)
+            clientCore?.read0()
+        }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        clientCore = nil
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         connectionStarted(context: context)
+        clientCore?.read0()
         context.fireChannelActive()
     }
 
@@ -355,6 +375,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.upstreamHandler?.flush()
+        if let clientCore {
+            // What `autoRead` and `read(context:)` would do, without the walk (see `clientCore`).
+            if readsPaused { pendingRead = true } else { clientCore.read0() }
+        }
         context.fireChannelReadComplete()
     }
 
@@ -369,7 +393,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         readsPaused = false
         if pendingRead, let context {
             pendingRead = false
-            context.read()
+            if let clientCore { clientCore.read0() } else { context.read() }
         }
     }
 

@@ -39,6 +39,8 @@ public final class ProxyServer: @unchecked Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Plain connections: ProxyHandler requests each read itself (see its `clientCore`).
+            .childChannelOption(.autoRead, value: tls != nil)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard services.metrics.open < configuration.maxConnections else {
@@ -48,8 +50,11 @@ public final class ProxyServer: @unchecked Sendable {
                     let peer = channel.remoteAddress
                     let peerIP = peer?.ipAddress ?? "unknown"
                     let pipeline = channel.pipeline.syncOperations
+                    // Without TLS nothing handles outbound bytes between the proxy handler and the
+                    // socket (the PROXY protocol handler is inbound only): it may write straight
+                    // to the socket. Adding an outbound handler in front of it must change this.
                     let proxy = ProxyHandler(services: services, pool: services.pool(for: channel.eventLoop), clientAddress: peerIP,
-                                             isTLS: tls != nil)
+                                             isTLS: tls != nil, socketIsNext: tls == nil)
                     let trusted = peer.flatMap { address in Self.ipBytes(address) }.map { bytes in
                         configuration.proxyProtocolTrusted.contains { $0.contains(bytes) }
                     } ?? false

@@ -62,11 +62,25 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     private var context: ChannelHandlerContext?
 
+    /// The channel itself, as the core that reads and writes its socket. This handler is the
+    /// only one in an upstream channel's pipeline (plain TCP, see `UpstreamPool.connect`), so a
+    /// write, flush or read request through `context` would only walk to the pipeline's head to
+    /// reach the same core; going straight there saves the walk (three per request, with their
+    /// retains). That is also why the channel runs without `autoRead` (NIO's automatic read
+    /// request walks the whole pipeline): this handler asks for the next read itself after each
+    /// read, unless paused — what `autoRead` and `read(context:)` did together. Dropped when the
+    /// handler leaves the pipeline (the channel owns the handler, not the other way round).
+    private var core: ChannelCore?
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        core = context.channel._channelCore
         fields.reserveCapacity(32)
     }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        core = nil
+    }
 
     var channel: Channel? { context?.channel }
 
@@ -158,24 +172,35 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        core?.read0()
+        context.fireChannelActive()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         delegate?.upstreamReadComplete()
+        requestRead()
         context.fireChannelReadComplete()
+    }
+
+    /// The next read (see `core`): at once, or when reads resume.
+    private func requestRead() {
+        if paused { pendingRead = true } else { core?.read0() }
     }
 
     /// Writes request bytes to the upstream (on this channel's event loop).
     func send(_ buffer: ByteBuffer, flush: Bool = false) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        guard let core else { return }
+        core.write0(NIOAny(buffer), promise: nil)
         unflushed = true
         if flush { self.flush() }
     }
 
     /// Flushes what `send` wrote (a flush with nothing written still walks the pipeline).
     func flush() {
-        guard unflushed, let context else { return }
+        guard unflushed, let core else { return }
         unflushed = false
-        context.flush()
+        core.flush0()
     }
 
     private var unflushed = false
@@ -220,9 +245,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func setPaused(_ value: Bool) {
         paused = value
-        if !value, pendingRead, let context {
+        if !value, pendingRead, let core {
             pendingRead = false
-            context.read()
+            core.read0()
         }
     }
 }

@@ -127,7 +127,8 @@ final class UpstreamPool {
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.autoRead, value: true)
+            // UpstreamHandler requests each read itself (see its `core`).
+            .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
