@@ -292,6 +292,14 @@ public enum HeadParser {
     }
 
     /// Header lines from `start` to the empty line; returns the offset after the empty line.
+    ///
+    /// Names and values are scanned eight bytes at a time: a name while all eight are letters,
+    /// digits or `-` (what names nearly always consist of), a value while all eight are
+    /// printable ASCII (spaces included). A word that fails tells where its first other byte is:
+    /// nearly always the colon after the name or the CR after the value, reached without a loop
+    /// over the bytes before it. Other bytes (a tab, obs-text, the rarer name characters,
+    /// and fewer than eight bytes before the end of the input) go one at a time.
+    /// `HeadParserTests` holds this to a byte-by-byte model of the same grammar.
     private static func parseFields(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: HeadLimits,
                                     fields: inout [HeaderField]) -> ParseOutcome<Int> {
         let count = bytes.count
@@ -308,6 +316,15 @@ public enum HeadParser {
                 return end > limits.maxBytes ? .invalid(.tooLarge) : .head(end)
             }
             if first == 0x20 || first == 0x09 { return .invalid(.malformed(.folding)) }
+            while index + 8 <= count {
+                guard let offset = ASCII.firstNonNameByte(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) else {
+                    index += 8
+                    continue
+                }
+                index += offset
+                break
+            }
+            // The rarer tchars (`_`, `.` …), and the last bytes of the input.
             while index < count, ASCII.isTchar(bytes[index]) { index += 1 }
             guard index < count else { return .needMore }
             guard index > lineStart, bytes[index] == 0x3a else {
@@ -317,22 +334,19 @@ public enum HeadParser {
             index += 1
             while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
             let valueStart = index
-            // Eight bytes at a time while all are printable ASCII (0x20–0x7E), what values mostly
-            // consist of, spaces included (dates, content types, a ~1 KiB bearer JWT); a word
-            // holding anything else (CR, tab, a control or non-ASCII byte), and the tail, go byte
-            // by byte. Trailing whitespace is trimmed once the line's end is found.
             value: while index < count {
-                if index + 8 <= count, !ASCII.hasNonPrintable(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
-                    index += 8
-                    continue
+                if index + 8 <= count {
+                    let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                    guard let offset = ASCII.firstNonPrintable(word) else {
+                        index += 8
+                        continue
+                    }
+                    index += offset
                 }
-                let wordEnd = min(index + 8, count)
-                while index < wordEnd {
-                    let byte = bytes[index]
-                    if byte == 0x0d { break value }
-                    guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
-                    index += 1
-                }
+                let byte = bytes[index]
+                if byte == 0x0d { break value }
+                guard ASCII.isFieldByte(byte) else { return .invalid(.malformed(byte == 0x0a ? .lineEnding : .headerValue)) }
+                index += 1
             }
             guard index + 1 < count else { return index > limits.maxBytes ? .invalid(.tooLarge) : .needMore }
             guard bytes[index + 1] == 0x0a else { return .invalid(.malformed(.lineEnding)) }

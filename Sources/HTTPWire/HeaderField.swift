@@ -30,38 +30,39 @@ public enum HeaderKind: UInt8, Sendable {
     /// Identity headers a client could forge (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `X-Auth-*`…).
     case forged
 
-    /// Classifies a header name (bytes exactly as received).
+    /// Classifies a header name (bytes exactly as received; tchars, as the parser checked).
     public static func classify(_ name: UnsafeRawBufferPointer) -> HeaderKind {
         let count = name.count
         // Cheap dispatch on the length first: almost every common header is `other`.
         switch count {
-        case 2: return ASCII.equalsIgnoringCase(name, "te") ? .hopByHop : .other
-        case 4: return ASCII.equalsIgnoringCase(name, "host") ? .host : .other
+        case 2: return ASCII.isName(name, "te") ? .hopByHop : .other
+        case 4: return ASCII.isName(name, "host") ? .host : .other
         case 7:
-            if ASCII.equalsIgnoringCase(name, "upgrade") { return .upgrade }
-            if ASCII.equalsIgnoringCase(name, "trailer") { return .hopByHop }
+            if ASCII.isName(name, "upgrade") { return .upgrade }
+            if ASCII.isName(name, "trailer") { return .hopByHop }
         case 9:
-            if ASCII.equalsIgnoringCase(name, "forwarded") { return .forged }
-            if ASCII.equalsIgnoringCase(name, "x-real-ip") { return .forged }
+            if ASCII.isName(name, "forwarded") { return .forged }
+            if ASCII.isName(name, "x-real-ip") { return .forged }
         case 10:
-            if ASCII.equalsIgnoringCase(name, "connection") { return .connection }
-            if ASCII.equalsIgnoringCase(name, "keep-alive") { return .hopByHop }
-        case 11: if ASCII.equalsIgnoringCase(name, "x-client-ip") { return .forged }
-        case 12: if ASCII.equalsIgnoringCase(name, "x-request-id") { return .requestID }
+            if ASCII.isName(name, "connection") { return .connection }
+            if ASCII.isName(name, "keep-alive") { return .hopByHop }
+        case 11: if ASCII.isName(name, "x-client-ip") { return .forged }
+        case 12: if ASCII.isName(name, "x-request-id") { return .requestID }
         case 14:
-            if ASCII.equalsIgnoringCase(name, "content-length") { return .contentLength }
-            if ASCII.equalsIgnoringCase(name, "true-client-ip") { return .forged }
-        case 16: if ASCII.equalsIgnoringCase(name, "proxy-connection") { return .hopByHop }
-        case 17: if ASCII.equalsIgnoringCase(name, "transfer-encoding") { return .transferEncoding }
-        case 18: if ASCII.equalsIgnoringCase(name, "proxy-authenticate") { return .hopByHop }
-        case 19: if ASCII.equalsIgnoringCase(name, "proxy-authorization") { return .hopByHop }
-        case 24: if ASCII.equalsIgnoringCase(name, "x-original-forwarded-for") { return .forged }
+            if ASCII.isName(name, "content-length") { return .contentLength }
+            if ASCII.isName(name, "true-client-ip") { return .forged }
+        case 16: if ASCII.isName(name, "proxy-connection") { return .hopByHop }
+        case 17: if ASCII.isName(name, "transfer-encoding") { return .transferEncoding }
+        case 18: if ASCII.isName(name, "proxy-authenticate") { return .hopByHop }
+        case 19: if ASCII.isName(name, "proxy-authorization") { return .hopByHop }
+        case 24: if ASCII.isName(name, "x-original-forwarded-for") { return .forged }
         default: break
         }
         // Every `X-Forwarded-*` (For, Host, Proto, Port, Prefix, Server, Ssl, Scheme, and any
         // other) and every `X-Auth-*`.
-        if count >= 12, ASCII.hasPrefixIgnoringCase(name, "x-forwarded-") { return .forged }
-        if count >= 7, ASCII.hasPrefixIgnoringCase(name, "x-auth-") { return .forged }
+        guard count >= 7, name[0] | 0x20 == UInt8(ascii: "x") else { return .other }
+        if count >= 12, ASCII.isName(UnsafeRawBufferPointer(rebasing: name[..<12]), "x-forwarded-") { return .forged }
+        if ASCII.isName(UnsafeRawBufferPointer(rebasing: name[..<7]), "x-auth-") { return .forged }
         return .other
     }
 }
@@ -93,6 +94,50 @@ public enum ASCII {
         return true
     }
 
+    /// Whether a header name equals `literal` (lower-case letters and `-`), ignoring case.
+    /// `name` must consist of tchars (the parser has checked): then setting bit 0x20 of each byte
+    /// folds exactly the letters onto the literal's, and no other tchar onto a letter or `-` (the
+    /// only byte besides `-` that turns into `-` is CR). Eight bytes per compare; a last partial
+    /// word overlaps the one before it.
+    public static func isName(_ name: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard name.count == count else { return false }
+        let other = UnsafeRawPointer(literal.utf8Start)
+        guard count >= 8 else {
+            for index in 0..<count where name[index] | 0x20 != other.load(fromByteOffset: index, as: UInt8.self) { return false }
+            return true
+        }
+        let fold: UInt64 = 0x2020_2020_2020_2020
+        var offset = 0
+        while true {
+            let start = min(offset, count - 8)
+            if name.loadUnaligned(fromByteOffset: start, as: UInt64.self) | fold != other.loadUnaligned(fromByteOffset: start, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+            if offset >= count { return true }
+        }
+    }
+
+    /// The offset of the first byte of `word` (eight bytes as loaded from memory) that is not a
+    /// letter, digit or `-` (what header names nearly always consist of), or nil when there is
+    /// none: the name scan's word test, which finds the colon after a short name in one step.
+    /// Exact, with no per-byte branch: with the high bits cleared, adding 0x80 - b to each byte
+    /// sets its high bit exactly when the byte is at least b, with no carry into the next byte;
+    /// bytes that had their high bit set are then ruled out.
+    @inline(__always) public static func firstNonNameByte(_ word: UInt64) -> Int? {
+        let value = UInt64(littleEndian: word)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let low = value & ~highs
+        @inline(__always) func atLeast(_ bytes: UInt64, _ bound: UInt64) -> UInt64 { (bytes &+ ones &* (0x80 - bound)) & highs }
+        let folded = low | (ones &* 0x20)
+        let letters = atLeast(folded, 0x61) & ~atLeast(folded, 0x7b)
+        let digits = atLeast(low, 0x30) & ~atLeast(low, 0x3a)
+        let dashes = atLeast(low, 0x2d) & ~atLeast(low, 0x2e)
+        let others = ~(letters | digits | dashes) & highs | (value & highs)
+        return others == 0 ? nil : others.trailingZeroBitCount >> 3
+    }
+
     /// RFC 9110 §5.6.2 `tchar` (DIGIT, ALPHA and ``!#$%&'*+-.^_`|~``) as two 64-bit masks, one
     /// bit per byte value: a test is a shift and an AND, with no global array to reach (a `static
     /// let` array costs a lazy-initialisation check and a bounds check on every byte of a name).
@@ -115,6 +160,17 @@ public enum ASCII {
         let below = (word &- ones &* 0x20) & ~word & highs
         let above = ((word &+ ones &* (0x7f - 0x7e)) | word) & highs
         return below | above != 0
+    }
+
+    /// The offset of the first byte of `word` (eight bytes as loaded from memory) outside
+    /// 0x20–0x7E, or nil when all are printable. The masks of `hasNonPrintable` can flag a byte
+    /// wrongly only above a byte that is flagged rightly (a borrow or carry runs towards higher
+    /// bytes), so the lowest flag is exact.
+    @inline(__always) public static func firstNonPrintable(_ word: UInt64) -> Int? {
+        let value = UInt64(littleEndian: word)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let flags = ((value &- ones &* 0x20) & ~value & highs) | (((value &+ ones &* (0x7f - 0x7e)) | value) & highs)
+        return flags == 0 ? nil : flags.trailingZeroBitCount >> 3
     }
 
     /// Splits a comma-separated list value into trimmed, non-empty elements (offsets relative
