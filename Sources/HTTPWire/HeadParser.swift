@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Strict HTTP/1.x head parsing (RFC 9112) over raw bytes, for a proxy that forwards what it
 /// does not need to understand as bytes. Pure: bytes in, offsets out; nothing is copied.
 ///
@@ -255,6 +261,28 @@ public enum HeadParser {
         return .head(ResponseHead(length: end, minorVersion: version, status: status, reason: reason, fields: fields,
                                   contentLength: contentLength, hasTransferEncoding: hasTransferEncoding, chunked: chunked,
                                   connection: connection))
+    }
+
+    /// A request method as a String: the common ones (methods are case-sensitive, RFC 9110
+    /// §9.1) as literals, which cost no decoding, allocation or reference counting; any other
+    /// as decoded.
+    public static func methodName(_ bytes: UnsafeRawBufferPointer) -> String {
+        func spells(_ literal: StaticString) -> Bool {
+            literal.utf8CodeUnitCount == bytes.count && memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 3:
+            if spells("GET") { return "GET" }
+            if spells("PUT") { return "PUT" }
+        case 4:
+            if spells("POST") { return "POST" }
+            if spells("HEAD") { return "HEAD" }
+        case 5: if spells("PATCH") { return "PATCH" }
+        case 6: if spells("DELETE") { return "DELETE" }
+        case 7: if spells("OPTIONS") { return "OPTIONS" }
+        default: break
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Pieces

@@ -20,23 +20,38 @@ public enum RequestPath {
 
     /// Splits a request target into its normalized path and its raw query (without `?`).
     public static func normalize(target: String) -> Result<(path: String, query: String?), Problem> {
-        // Fast path, taken by most requests: an origin-form path with no query, fragment, percent
-        // sign, `;` or dot segment, and no forbidden byte, is its own normalized form. One scan,
-        // no copy (the general path below copies the bytes into an array first).
-        var plain = target.utf8.first == UInt8(ascii: "/")
-        if plain {
-            var previous: UInt8 = 0
-            for byte in target.utf8 {
-                if byte <= 0x20 || byte == 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#")
-                    || byte == UInt8(ascii: ";") || (byte == UInt8(ascii: ".") && previous == UInt8(ascii: "/")) {
-                    plain = false
-                    break
-                }
-                previous = byte
+        var target = target
+        return target.withUTF8 { normalize(target: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `normalize(target:)` straight from the request line's bytes: what the proxy runs for every
+    /// request. Fast path, taken by most requests: an origin-form path whose part before any `?`
+    /// holds no `%`, `;`, `#`, dot segment, forbidden or non-ASCII byte is its own normalized
+    /// form, and the query after it is kept as it is — one scan, and a String made only for each
+    /// part (the general path copies the bytes into arrays first).
+    public static func normalize(target raw: UnsafeRawBufferPointer) -> Result<(path: String, query: String?), Problem> {
+        let count = raw.count
+        guard count > 0, raw[0] == UInt8(ascii: "/") else { return normalizeInGeneral(target: String(decoding: raw, as: UTF8.self)) }
+        var previous: UInt8 = 0
+        var end = count
+        for index in 0..<count {
+            let byte = raw[index]
+            if byte == UInt8(ascii: "?") {
+                end = index
+                break
             }
+            if byte <= 0x20 || byte >= 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "#") || byte == UInt8(ascii: ";")
+                || (byte == UInt8(ascii: ".") && previous == UInt8(ascii: "/")) {
+                return normalizeInGeneral(target: String(decoding: raw, as: UTF8.self))
+            }
+            previous = byte
         }
-        if plain { return .success((target, nil)) }
-        return normalizeInGeneral(target: target)
+        let path = String(unsafeUninitializedCapacity: end) { out in
+            _ = out.initialize(from: UnsafeRawBufferPointer(rebasing: raw[..<end]))
+            return end
+        }
+        let query = end < count ? String(decoding: UnsafeRawBufferPointer(rebasing: raw[(end + 1)...]), as: UTF8.self) : nil
+        return .success((path, query))
     }
 
     /// `normalize(target:)` without the fast path (also what the tests compare the fast path to).

@@ -92,6 +92,13 @@ import Testing
         #expect(printableWords > 100 && printableWords < 50_000, "both outcomes exercised")
     }
 
+    /// Common methods come back as literals, anything else as sent (methods are case-sensitive).
+    @Test(arguments: ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS", "get", "Head", "GETS", "PROPFIND", "BREW", "X", "CONNECT", "OPTIONs"])
+    func methodNames(_ method: String) {
+        let name = Array(method.utf8).withUnsafeBytes { HeadParser.methodName($0) }
+        #expect(name == method)
+    }
+
     @Test func requestFieldsHostAndConnection() throws {
         let text = "GET /x?y HTTP/1.1\r\nHost:  shop.test \r\nConnection: close, X-Hop\r\nUpgrade: ws\r\nX-Auth-User: a\r\n\r\nrest"
         guard case .head(let head) = Self.parseRequest(text) else { Issue.record("not parsed"); return }

@@ -452,10 +452,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
               let host = bytes.withUnsafeReadableBytes({ RequestHost.parse(UnsafeRawBufferPointer(rebasing: $0[hostRange])) }) else {
             return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
-        let method = bytes.getString(at: bytes.readerIndex + head.method.lowerBound, length: head.method.count)!
-        let targetText = bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!
+        // Straight from the head's bytes: no String of the whole target, the method as a literal.
+        let (method, normalized) = bytes.withUnsafeReadableBytes { raw in
+            (HeadParser.methodName(UnsafeRawBufferPointer(rebasing: raw[head.method])),
+             RequestPath.normalize(target: UnsafeRawBufferPointer(rebasing: raw[head.target])))
+        }
         let path: String, query: String?
-        switch RequestPath.normalize(target: targetText) {
+        switch normalized {
         case .success(let result): (path, query) = result
         case .failure(let problem):
             return respond(context, status: .badRequest, body: "bad request target (\(problem))\n", close: true, route: "-", host: host, path: "-")
@@ -477,6 +480,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if !isTLS, let certificates = services.certificates, let hostEntry = matcher.host(host)?.entry, hostEntry.redirectHTTP,
            certificates.hasCertificate(forHost: host) {
             let port = services.httpsPort.withLockedValue { $0 }.map { $0 == 443 ? "" : ":\($0)" } ?? ""
+            let targetText = bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!
             let location = "https://" + host + port + (targetText.hasPrefix("/") ? targetText : path + (query.map { "?" + $0 } ?? ""))
             return local(.permanentRedirect, "moved to \(location)\n", route: "redirect-https", host: host, path: logPath,
                          headers: [("location", location)])
