@@ -45,6 +45,14 @@ public enum ParseOutcome<Head> {
     case invalid(HeadError)
 }
 
+/// What parsing a head in place (`HeadParser.parseRequest(_:limits:into:)`) came to.
+public enum ParseStatus: Equatable, Sendable {
+    case needMore
+    /// The head is complete and filled in.
+    case complete
+    case invalid(HeadError)
+}
+
 /// How a message body is delimited.
 public enum BodyFraming: Equatable, Sendable {
     case none
@@ -81,6 +89,13 @@ public struct RequestHead: Sendable {
     public var connection: ConnectionTokens
     public var hasUpgradeHeader: Bool
 
+    /// An empty head, for `HeadParser.parseRequest(_:limits:into:)` to fill (a connection keeps
+    /// one and reuses it, with its arrays' storage, request after request).
+    public init() {
+        (length, method, target, minorVersion, fields, framing) = (0, 0..<0, 0..<0, 1, [], .none)
+        (host, hostCount, connection, hasUpgradeHeader) = (nil, 0, ConnectionTokens(), false)
+    }
+
     /// HTTP/1.1 stays open unless `close`; HTTP/1.0 only with `keep-alive` (RFC 9112 §9.3).
     public var keepAlive: Bool { minorVersion == 1 ? !connection.close : connection.keepAlive && !connection.close }
     /// A protocol upgrade (WebSocket…): `Upgrade` plus `Connection: upgrade`.
@@ -101,6 +116,12 @@ public struct ResponseHead: Sendable {
     public var chunked: Bool
     public var connection: ConnectionTokens
 
+    /// An empty head, for `HeadParser.parseResponse(_:limits:into:)` to fill.
+    public init() {
+        (length, minorVersion, status, reason, fields) = (0, 1, 0, 0..<0, [])
+        (contentLength, hasTransferEncoding, chunked, connection) = (nil, false, false, ConnectionTokens())
+    }
+
     public var keepAlive: Bool { minorVersion == 1 ? !connection.close : connection.keepAlive && !connection.close }
 
     /// RFC 9112 §6.3: the body's framing, given whether the request was HEAD.
@@ -116,7 +137,23 @@ public enum HeadParser {
     /// Parses a request head at the start of `bytes`.
     public static func parseRequest(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(),
                                     fields: inout [HeaderField]) -> ParseOutcome<RequestHead> {
-        fields.removeAll(keepingCapacity: true)
+        var head = RequestHead()
+        swap(&head.fields, &fields)
+        defer { fields = head.fields }
+        switch parseRequest(bytes, limits: limits, into: &head) {
+        case .needMore: return .needMore
+        case .invalid(let error): return .invalid(error)
+        case .complete: return .head(head)
+        }
+    }
+
+    /// Parses a request head at the start of `bytes` into `head`, whose arrays are emptied and
+    /// refilled (their storage kept): what the proxy runs, with no head to copy or destroy
+    /// inside an enum. `head` is complete only when `.complete` comes back.
+    public static func parseRequest(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(),
+                                    into head: inout RequestHead) -> ParseStatus {
+        head.fields.removeAll(keepingCapacity: true)
+        head.connection.named.removeAll(keepingCapacity: true)
         let count = bytes.count
         var index = 0
         // Empty lines before the request line are ignored.
@@ -126,21 +163,21 @@ public enum HeadParser {
         let lineStart = index
         // method SP
         while index < count, ASCII.isTchar(bytes[index]) { index += 1 }
-        if index == count { return needMore(count, limits) }
+        if index == count { return moreStatus(count, limits) }
         guard index > lineStart, bytes[index] == 0x20 else { return .invalid(.malformed(.requestLine)) }
         let method = lineStart..<index
         index += 1
         // request-target SP: visible ASCII only.
         let targetStart = index
         while index < count, bytes[index] > 0x20, bytes[index] < 0x7f { index += 1 }
-        if index == count { return needMore(count, limits) }
+        if index == count { return moreStatus(count, limits) }
         guard index > targetStart, bytes[index] == 0x20 else { return .invalid(.malformed(.requestLine)) }
         let target = targetStart..<index
         index += 1
         // HTTP-version CRLF
         let version: Int
         switch parseVersion(bytes, at: index, lineEnd: true) {
-        case .needMore: return needMore(count, limits)
+        case .needMore: return moreStatus(count, limits)
         case .invalid(let error): return .invalid(error)
         case .head(let minor): version = minor
         }
@@ -149,18 +186,19 @@ public enum HeadParser {
 
         var host: Range<Int>? = nil
         var hostCount = 0
-        var connection = ConnectionTokens()
         var hasUpgrade = false
         var contentLength: Int? = nil
         var transferEncodings = 0
         var chunked = false
         let end: Int
-        switch parseFields(bytes, from: index, limits: limits, fields: &fields) {
-        case .needMore: return needMore(count, limits)
+        switch parseFields(bytes, from: index, limits: limits, fields: &head.fields) {
+        case .needMore: return moreStatus(count, limits)
         case .invalid(let error): return .invalid(error)
         case .head(let fieldsEnd): end = fieldsEnd
         }
-        for field in fields {
+        var connection = ConnectionTokens()
+        swap(&connection.named, &head.connection.named)
+        for field in head.fields {
             switch field.kind {
             case .host:
                 hostCount += 1
@@ -191,24 +229,39 @@ public enum HeadParser {
         } else {
             framing = .none
         }
-        return .head(RequestHead(length: end, method: method, target: target, minorVersion: version, fields: fields,
-                                 framing: framing, host: hostCount == 1 ? host : nil, hostCount: hostCount,
-                                 connection: connection, hasUpgradeHeader: hasUpgrade))
+        (head.length, head.method, head.target, head.minorVersion, head.framing) = (end, method, target, version, framing)
+        (head.host, head.hostCount, head.connection, head.hasUpgradeHeader) = (hostCount == 1 ? host : nil, hostCount, connection, hasUpgrade)
+        return .complete
     }
 
     /// Parses a response head at the start of `bytes`.
     public static func parseResponse(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(maxBytes: 64 * 1024, maxFields: 500),
                                      fields: inout [HeaderField]) -> ParseOutcome<ResponseHead> {
-        fields.removeAll(keepingCapacity: true)
+        var head = ResponseHead()
+        swap(&head.fields, &fields)
+        defer { fields = head.fields }
+        switch parseResponse(bytes, limits: limits, into: &head) {
+        case .needMore: return .needMore
+        case .invalid(let error): return .invalid(error)
+        case .complete: return .head(head)
+        }
+    }
+
+    /// Parses a response head at the start of `bytes` into `head` (see
+    /// `parseRequest(_:limits:into:)`).
+    public static func parseResponse(_ bytes: UnsafeRawBufferPointer, limits: HeadLimits = HeadLimits(maxBytes: 64 * 1024, maxFields: 500),
+                                     into head: inout ResponseHead) -> ParseStatus {
+        head.fields.removeAll(keepingCapacity: true)
+        head.connection.named.removeAll(keepingCapacity: true)
         let count = bytes.count
         let version: Int
         switch parseVersion(bytes, at: 0, lineEnd: false) {
-        case .needMore: return needMore(count, limits)
+        case .needMore: return moreStatus(count, limits)
         case .invalid: return .invalid(.malformed(.statusLine))
         case .head(let minor): version = minor
         }
         // SP 3DIGIT SP reason CRLF
-        guard count >= 13 else { return needMore(count, limits) }
+        guard count >= 13 else { return moreStatus(count, limits) }
         guard bytes[8] == 0x20 else { return .invalid(.malformed(.statusLine)) }
         var status = 0
         for index in 9..<12 {
@@ -226,13 +279,13 @@ public enum HeadParser {
         } else {
             reasonStart = 12
         }
-        if index + 1 >= count { return needMore(count, limits) }
+        if index + 1 >= count { return moreStatus(count, limits) }
         guard bytes[index] == 0x0d, bytes[index + 1] == 0x0a else { return .invalid(.malformed(.statusLine)) }
         let reason = reasonStart..<index
         index += 2
         let end: Int
-        switch parseFields(bytes, from: index, limits: limits, fields: &fields) {
-        case .needMore: return needMore(count, limits)
+        switch parseFields(bytes, from: index, limits: limits, fields: &head.fields) {
+        case .needMore: return moreStatus(count, limits)
         case .invalid(let error): return .invalid(error)
         case .head(let fieldsEnd): end = fieldsEnd
         }
@@ -240,7 +293,8 @@ public enum HeadParser {
         var hasTransferEncoding = false
         var chunked = false
         var connection = ConnectionTokens()
-        for field in fields {
+        swap(&connection.named, &head.connection.named)
+        for field in head.fields {
             switch field.kind {
             case .contentLength:
                 guard let value = parseLength(UnsafeRawBufferPointer(rebasing: bytes[field.value])),
@@ -258,9 +312,9 @@ public enum HeadParser {
                 break
             }
         }
-        return .head(ResponseHead(length: end, minorVersion: version, status: status, reason: reason, fields: fields,
-                                  contentLength: contentLength, hasTransferEncoding: hasTransferEncoding, chunked: chunked,
-                                  connection: connection))
+        (head.length, head.minorVersion, head.status, head.reason) = (end, version, status, reason)
+        (head.contentLength, head.hasTransferEncoding, head.chunked, head.connection) = (contentLength, hasTransferEncoding, chunked, connection)
+        return .complete
     }
 
     /// A request method as a String: the common ones (methods are case-sensitive, RFC 9110
@@ -287,7 +341,7 @@ public enum HeadParser {
 
     // MARK: Pieces
 
-    @inline(__always) private static func needMore<Head>(_ count: Int, _ limits: HeadLimits) -> ParseOutcome<Head> {
+    @inline(__always) private static func moreStatus(_ count: Int, _ limits: HeadLimits) -> ParseStatus {
         count > limits.maxBytes ? .invalid(.tooLarge) : .needMore
     }
 

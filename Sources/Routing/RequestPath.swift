@@ -30,8 +30,15 @@ public enum RequestPath {
     /// form, and the query after it is kept as it is — one scan, and a String made only for each
     /// part (the general path copies the bytes into arrays first).
     public static func normalize(target raw: UnsafeRawBufferPointer) -> Result<(path: String, query: String?), Problem> {
+        do { return .success(try normalized(target: raw)) } catch { return .failure(error) }
+    }
+
+    /// `normalize(target:)` with a typed throw instead of a `Result`: what the proxy calls (a
+    /// `Result` of this tuple is destroyed through the runtime's generic value witness, on every
+    /// request).
+    public static func normalized(target raw: UnsafeRawBufferPointer) throws(Problem) -> (path: String, query: String?) {
         let count = raw.count
-        guard count > 0, raw[0] == UInt8(ascii: "/") else { return normalizeInGeneral(target: String(decoding: raw, as: UTF8.self)) }
+        guard count > 0, raw[0] == UInt8(ascii: "/") else { return try normalizeInGeneral(target: String(decoding: raw, as: UTF8.self)).get() }
         var previous: UInt8 = 0
         var end = count
         for index in 0..<count {
@@ -42,7 +49,7 @@ public enum RequestPath {
             }
             if byte <= 0x20 || byte >= 0x7f || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "#") || byte == UInt8(ascii: ";")
                 || (byte == UInt8(ascii: ".") && previous == UInt8(ascii: "/")) {
-                return normalizeInGeneral(target: String(decoding: raw, as: UTF8.self))
+                return try normalizeInGeneral(target: String(decoding: raw, as: UTF8.self)).get()
             }
             previous = byte
         }
@@ -51,7 +58,7 @@ public enum RequestPath {
             return end
         }
         let query = end < count ? String(decoding: UnsafeRawBufferPointer(rebasing: raw[(end + 1)...]), as: UTF8.self) : nil
-        return .success((path, query))
+        return (path, query)
     }
 
     /// `normalize(target:)` without the fast path (also what the tests compare the fast path to).

@@ -68,7 +68,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var inbound: ByteBuffer?
     var inboundState = InboundState.head
     var draining = false
-    var fields: [HTTPWire.HeaderField] = []
+    /// The head being parsed, kept and refilled request after request (its arrays' storage too):
+    /// a parse result in an enum was copied and then destroyed through the runtime's generic
+    /// value witness, on every request.
+    var parsedHead = RequestHead()
     let headLimits: HeadLimits
 
     /// Whether this connection came in over TLS: `X-Forwarded-Proto`, redirects and HSTS follow it.
@@ -97,7 +100,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.isTLS = isTLS
         self.socketIsNext = socketIsNext && !isTLS
         self.headLimits = HeadLimits(maxBytes: services.configuration.maxHeaderBytes, maxFields: 200)
-        fields.reserveCapacity(32)
+        parsedHead.fields.reserveCapacity(32)
     }
 
     // MARK: Lifecycle
@@ -243,14 +246,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     pauseReads()
                     return
                 }
-                let outcome = buffer.withUnsafeReadableBytes { HeadParser.parseRequest($0, limits: headLimits, fields: &fields) }
-                switch outcome {
+                let status = buffer.withUnsafeReadableBytes { HeadParser.parseRequest($0, limits: headLimits, into: &parsedHead) }
+                switch status {
                 case .needMore:
                     return
                 case .invalid(let error):
                     inbound = nil
                     return malformedRequest(context, error: error)
-                case .head(let head):
+                case .complete:
+                    let head = parsedHead
                     let headBytes = buffer.readSlice(length: head.length)!
                     inbound = buffer.readableBytes > 0 ? buffer : nil
                     switch head.framing {
@@ -453,15 +457,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
         // Straight from the head's bytes: no String of the whole target, the method as a literal.
-        let (method, normalized) = bytes.withUnsafeReadableBytes { raw in
-            (HeadParser.methodName(UnsafeRawBufferPointer(rebasing: raw[head.method])),
-             RequestPath.normalize(target: UnsafeRawBufferPointer(rebasing: raw[head.target])))
-        }
+        let method = bytes.withUnsafeReadableBytes { HeadParser.methodName(UnsafeRawBufferPointer(rebasing: $0[head.method])) }
         let path: String, query: String?
-        switch normalized {
-        case .success(let result): (path, query) = result
-        case .failure(let problem):
-            return respond(context, status: .badRequest, body: "bad request target (\(problem))\n", close: true, route: "-", host: host, path: "-")
+        do {
+            (path, query) = try bytes.withUnsafeReadableBytes { raw throws(RequestPath.Problem) in
+                try RequestPath.normalized(target: UnsafeRawBufferPointer(rebasing: raw[head.target]))
+            }
+        } catch {
+            return respond(context, status: .badRequest, body: "bad request target (\(error))\n", close: true, route: "-", host: host, path: "-")
         }
         let logPath = LogPath(path: path, query: query)
 

@@ -57,7 +57,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var dechunk = false
     private(set) var state = State.head
     private var inbound: ByteBuffer?
-    private var fields: [HeaderField] = []
+    /// The response head being parsed, refilled response after response (see ProxyHandler's
+    /// `parsedHead`).
+    private var parsedHead = ResponseHead()
     private var paused = false
     private var pendingRead = false
     private var context: ChannelHandlerContext?
@@ -75,7 +77,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         core = context.channel._channelCore
-        fields.reserveCapacity(32)
+        parsedHead.fields.reserveCapacity(32)
     }
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
@@ -112,11 +114,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while let delegate, var buffer = inbound, buffer.readableBytes > 0 {
             switch state {
             case .head:
-                let outcome = buffer.withUnsafeReadableBytes { HeadParser.parseResponse($0, fields: &fields) }
-                switch outcome {
+                let status = buffer.withUnsafeReadableBytes { HeadParser.parseResponse($0, into: &parsedHead) }
+                switch status {
                 case .needMore: return
                 case .invalid(let error): throw MalformedResponse(reason: "\(error)")
-                case .head(let head):
+                case .complete:
+                    let head = parsedHead
                     let headBytes = buffer.readSlice(length: head.length)!
                     inbound = buffer.readableBytes > 0 ? buffer : nil
                     if head.status == 101 {
