@@ -22,7 +22,7 @@ struct RewrittenHead {
         let (out, id) = HeadWriter.requestHead(head, bytes: input, rewrite: .init(
             method: "GET", uri: "/p?q=1", clientAddress: client, scheme: "http", upgrade: upgrade && head.isUpgrade),
             allocator: ByteBufferAllocator(), makeRequestID: { "gen-1" })
-        requestID = id
+        requestID = id.description
         let again = out.withUnsafeReadableBytes { HeadParser.parseRequest($0, fields: &fields) }
         guard case .head(let written) = again, written.length == out.readableBytes else { throw ParseFailure(outcome: "\(again)") }
         requestLine = out.getString(at: 0, length: written.target.upperBound + 9)!
@@ -70,8 +70,17 @@ struct RewrittenHead {
 
     @Test(arguments: [0, 1, 9, 10, 15, 16, 255, 256, 0xdead_beef, UInt64.max])
     func requestIDsEndInTheSequenceInHex(_ sequence: UInt64) {
-        #expect(ProxyServices.requestID(stem: "a1b2c3d4-0-", sequence: sequence) == "a1b2c3d4-0-" + String(sequence, radix: 16))
-        #expect(ProxyServices.requestID(stem: "", sequence: sequence) == String(sequence, radix: 16))
+        #expect(RequestID(stem: "a1b2c3d4-0-", sequence: sequence).description == "a1b2c3d4-0-" + String(sequence, radix: 16))
+        #expect(RequestID(stem: "", sequence: sequence).description == String(sequence, radix: 16))
+        // What the head and the log write is the same text, and exactly as long as announced.
+        let id = RequestID(stem: "edge-1-", sequence: sequence)
+        var bytes = [UInt8](repeating: 0, count: id.utf8Count + 1)
+        let written = bytes.withUnsafeMutableBufferPointer { buffer in
+            var cursor = ByteCursor(position: buffer.baseAddress!)
+            id.write(to: &cursor)
+            return cursor.position - buffer.baseAddress!
+        }
+        #expect(written == id.utf8Count && String(decoding: bytes[..<written], as: UTF8.self) == "edge-1-" + String(sequence, radix: 16))
     }
 
     @Test func aClientRequestIDIsKeptOnlyWhenSafe() throws {

@@ -125,10 +125,10 @@ struct AccessLogEncoder: Sendable {
     /// Appends one entry to `batch`. `seconds` and `milliseconds` are the wall-clock time.
     func append(to batch: AccessLogBatch, seconds: Int, milliseconds: Int, client: String, method: String, host: String,
                 path: LogPath, status: Int, bytesIn: Int, bytesOut: Int, durationMicroseconds: Int, upstream: String,
-                route: String, revision: String, requestID: String) {
+                route: String, revision: String, requestID: RequestID) {
         let query = path.query.flatMap { $0.isEmpty ? nil : $0 }
         let variable = client.utf8.count + method.utf8.count + host.utf8.count + path.path.utf8.count
-            + (query?.utf8.count ?? 0) + upstream.utf8.count + route.utf8.count + revision.utf8.count + requestID.utf8.count
+            + (query?.utf8.count ?? 0) + upstream.utf8.count + route.utf8.count + revision.utf8.count + requestID.utf8Count
         let start = batch.reserve(head.count + replica.count + Self.fixedOverhead + variable)
         var out = ByteCursor(position: start)
         head.withUnsafeBufferPointer { out.raw($0) }
@@ -173,7 +173,9 @@ struct AccessLogEncoder: Sendable {
         out.raw("$8\r\nrevision\r\n")
         out.bulk(revision)
         out.raw("$10\r\nrequest_id\r\n")
-        out.bulk(requestID)
+        out.bulkHeader(requestID.utf8Count)
+        requestID.write(to: &out)
+        out.crlf()
 
         batch.byteCount += out.position - start
         batch.entryCount += 1

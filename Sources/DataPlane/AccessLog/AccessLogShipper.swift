@@ -173,7 +173,7 @@ final class AccessLogWriter: @unchecked Sendable {
 
     /// One finished request (the time is taken now).
     func record(client: String, method: String, host: String, path: LogPath, status: Int, bytesIn: Int, bytesOut: Int,
-                durationMicroseconds: Int, upstream: String, route: String, revision: String, requestID: String) {
+                durationMicroseconds: Int, upstream: String, route: String, revision: String, requestID: RequestID) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         encoder.append(to: batch, seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000, client: client, method: method,

@@ -25,7 +25,7 @@ enum HeadWriter {
     /// `makeRequestID` is called once when the client sent no acceptable X-Request-Id (a
     /// parameter, not a field of the rewrite: a non-escaping closure costs no allocation).
     static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite, allocator: ByteBufferAllocator,
-                            makeRequestID: () -> String) -> (ByteBuffer, requestID: String) {
+                            makeRequestID: () -> RequestID) -> (ByteBuffer, requestID: RequestID) {
         bytes.withUnsafeReadableBytes { raw in
             // First what the added lines need: the client's first acceptable request id, its Host
             // (for X-Forwarded-Host) and its Upgrade value.
@@ -41,11 +41,11 @@ enum HeadWriter {
                 default: break
                 }
             }
-            let id = requestIDField.map { String(decoding: raw[head.fields[$0].value], as: UTF8.self) } ?? makeRequestID()
+            let id = requestIDField.map { RequestID(String(decoding: raw[head.fields[$0].value], as: UTF8.self)) } ?? makeRequestID()
             // Kept lines and the two copied values fit in twice the received head; the rest is
             // counted exactly, plus the fixed text.
             let bound = 2 * head.length + rewrite.method.utf8.count + rewrite.uri.utf8.count + rewrite.addLines.count
-                + 2 * rewrite.clientAddress.utf8.count + rewrite.scheme.utf8.count + id.utf8.count + 200
+                + 2 * rewrite.clientAddress.utf8.count + rewrite.scheme.utf8.count + id.utf8Count + 200
             var out = allocator.buffer(capacity: bound)
             out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
                 let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -95,7 +95,7 @@ enum HeadWriter {
                 }
                 if requestIDField == nil {
                     cursor.raw("X-Request-Id: ")
-                    cursor.utf8(id)
+                    id.write(to: &cursor)
                     cursor.crlf()
                 }
                 cursor.crlf()

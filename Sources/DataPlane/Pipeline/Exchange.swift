@@ -15,7 +15,7 @@ final class Exchange {
     let logPath: LogPath
     let route: String
     let revision: String
-    let requestID: String
+    let requestID: RequestID
     let start = NIODeadline.now()
     /// The request head for the upstream, as bytes (kept for a retry on a fresh connection).
     let upstreamHead: ByteBuffer
@@ -48,7 +48,7 @@ final class Exchange {
     var bytesOut = 0
 
     init(method: String, clientMinorVersion: Int, host: String, logPath: LogPath, route: String, revision: String,
-         requestID: String, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
+         requestID: RequestID, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
          hasBody: Bool) {
         self.method = method
         self.clientMinorVersion = clientMinorVersion

@@ -50,7 +50,7 @@ extension ProxyHandler {
     /// One finished request: its metric and its access-log entry (one place makes both). The
     /// entry is encoded into this loop's batch at once, from the strings the request already has.
     func record(status: Int, route: String, host: String, path: LogPath, method: String, start: NIODeadline,
-                        bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: String) {
+                        bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: RequestID) {
         let nanoseconds = (NIODeadline.now() - start).nanoseconds
         pool.counters.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
         pool.accessLog?.record(client: clientAddress, method: method, host: host, path: path, status: status, bytesIn: bytesIn,

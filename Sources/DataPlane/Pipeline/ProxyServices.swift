@@ -90,36 +90,10 @@ public final class ProxyServices: @unchecked Sendable {
 
     /// A request id unique to this replica's lifetime: `<random prefix>-<loop>-<sequence>`.
     /// Called on `pool`'s event loop.
-    func nextRequestID(on pool: UpstreamPool) -> String {
+    func nextRequestID(on pool: UpstreamPool) -> RequestID {
         pool.requestSequence += 1
         if pool.requestIDStem.isEmpty { pool.requestIDStem = idPrefix + "-" + String(pool.loopIndex) + "-" }
-        return Self.requestID(stem: pool.requestIDStem, sequence: pool.requestSequence)
-    }
-
-    /// `stem` followed by `sequence` in lower-case hex, built in one allocation (this runs for
-    /// every request; concatenating `String(_:radix:)` cost two).
-    static func requestID(stem: String, sequence: UInt64) -> String {
-        var digits = 1
-        var rest = sequence >> 4
-        while rest != 0 {
-            digits += 1
-            rest >>= 4
-        }
-        var stem = stem
-        let stemCount = stem.utf8.count
-        return String(unsafeUninitializedCapacity: stemCount + digits) { out in
-            // Copied whole, not byte by byte through the UTF-8 view (which costs ~30 instructions a byte).
-            stem.withUTF8 { bytes in
-                if let from = bytes.baseAddress, let to = out.baseAddress { to.update(from: from, count: stemCount) }
-            }
-            var value = sequence
-            for position in stride(from: stemCount + digits - 1, through: stemCount, by: -1) {
-                let nibble = UInt8(truncatingIfNeeded: value & 0xf)
-                out[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
-                value >>= 4
-            }
-            return stemCount + digits
-        }
+        return RequestID(stem: pool.requestIDStem, sequence: pool.requestSequence)
     }
 }
 

@@ -1,0 +1,55 @@
+/// A request's id: the one the client sent (when acceptable), or one the proxy made,
+/// `<stem><sequence in lower-case hex>` (see `ProxyServices.nextRequestID`). A made id stays
+/// two parts until something needs its text: the request head and the access log write its
+/// bytes straight from them, so the proxy builds no String for it on its way.
+struct RequestID: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+    private enum Form: Sendable, Equatable {
+        case text(String)
+        case made(stem: String, sequence: UInt64)
+    }
+
+    private let form: Form
+
+    init(_ text: String) { form = .text(text) }
+    init(stringLiteral text: String) { form = .text(text) }
+    init(stem: String, sequence: UInt64) { form = .made(stem: stem, sequence: sequence) }
+
+    /// Hex digits of a sequence number (at least one).
+    @inline(__always) static func hexDigitCount(_ value: UInt64) -> Int { max(1, (64 - value.leadingZeroBitCount + 3) / 4) }
+
+    var utf8Count: Int {
+        switch form {
+        case .text(let text): text.utf8.count
+        case .made(let stem, let sequence): stem.utf8.count + Self.hexDigitCount(sequence)
+        }
+    }
+
+    /// Writes the id's bytes (exactly `utf8Count` of them).
+    @inline(__always) func write(to cursor: inout ByteCursor) {
+        switch form {
+        case .text(let text): cursor.utf8(text)
+        case .made(let stem, let sequence):
+            cursor.utf8(stem)
+            let digits = Self.hexDigitCount(sequence)
+            var value = sequence
+            for position in stride(from: digits - 1, through: 0, by: -1) {
+                let nibble = UInt8(truncatingIfNeeded: value & 0xf)
+                cursor.position[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                value >>= 4
+            }
+            cursor.position += digits
+        }
+    }
+
+    var description: String {
+        switch form {
+        case .text(let text): return text
+        case .made:
+            return String(unsafeUninitializedCapacity: utf8Count) { out in
+                var cursor = ByteCursor(position: out.baseAddress!)
+                write(to: &cursor)
+                return utf8Count
+            }
+        }
+    }
+}
