@@ -9,8 +9,9 @@ enum HeadWriter {
     struct RequestRewrite {
         var method: String
         var uri: String
-        var clientAddress: String
-        var scheme: String
+        /// `X-Forwarded-For`, `X-Real-IP` and `X-Forwarded-Proto` lines (`forwardingLines`): the
+        /// same for every request of a connection, so a connection renders them once.
+        var forwarding: [UInt8]
         var upgrade: Bool
         /// Lower-case names of client headers to drop besides the built-in identity ones (identity
         /// headers auth policies were configured to set under other names).
@@ -18,6 +19,21 @@ enum HeadWriter {
         /// Header lines to add (an auth grant's identity, from `headerLines`), after the client's
         /// were dropped. Rendered once per grant: a connection's memoized grant reuses them.
         var addLines: [UInt8] = []
+
+        init(method: String, uri: String, forwarding: [UInt8], upgrade: Bool) {
+            (self.method, self.uri, self.forwarding, self.upgrade) = (method, uri, forwarding, upgrade)
+        }
+
+        init(method: String, uri: String, clientAddress: String, scheme: String, upgrade: Bool) {
+            self.init(method: method, uri: uri, forwarding: HeadWriter.forwardingLines(clientAddress: clientAddress, scheme: scheme),
+                      upgrade: upgrade)
+        }
+    }
+
+    /// The lines that tell the upstream who the client is and how it came in, from what the
+    /// proxy itself knows (never from what the client sent: those headers are dropped).
+    static func forwardingLines(clientAddress: String, scheme: String) -> [UInt8] {
+        Array("X-Forwarded-For: \(clientAddress)\r\nX-Real-IP: \(clientAddress)\r\nX-Forwarded-Proto: \(scheme)\r\n".utf8)
     }
 
     /// The request head for the upstream (RFC 9110 §7.6.1 hop-by-hop headers and those named in
@@ -45,7 +61,7 @@ enum HeadWriter {
             // Kept lines and the two copied values fit in twice the received head; the rest is
             // counted exactly, plus the fixed text.
             let bound = 2 * head.length + rewrite.method.utf8.count + rewrite.uri.utf8.count + rewrite.addLines.count
-                + 2 * rewrite.clientAddress.utf8.count + rewrite.scheme.utf8.count + id.utf8Count + 200
+                + rewrite.forwarding.count + id.utf8Count + 200
             var out = allocator.buffer(capacity: bound)
             out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
                 let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -81,13 +97,7 @@ enum HeadWriter {
                 } else {
                     cursor.raw("Connection: keep-alive\r\n")
                 }
-                cursor.raw("X-Forwarded-For: ")
-                cursor.utf8(rewrite.clientAddress)
-                cursor.raw("\r\nX-Real-IP: ")
-                cursor.utf8(rewrite.clientAddress)
-                cursor.raw("\r\nX-Forwarded-Proto: ")
-                cursor.utf8(rewrite.scheme)
-                cursor.crlf()
+                cursor.raw(rewrite.forwarding)
                 if let hostValue {
                     cursor.raw("X-Forwarded-Host: ")
                     cursor.raw(UnsafeRawBufferPointer(rebasing: raw[hostValue]))

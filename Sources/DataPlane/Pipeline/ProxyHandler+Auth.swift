@@ -77,6 +77,15 @@ extension ProxyHandler {
 
     /// The client address as bytes for auth decisions, parsed once per connection (and again only
     /// if a PROXY header changed it), not per request.
+    /// This connection's `HeadWriter.forwardingLines`, rendered once (again if a PROXY header
+    /// changed the client address).
+    func forwardingLines() -> [UInt8] {
+        if let rendered = renderedForwarding, rendered.address == clientAddress { return rendered.lines }
+        let lines = HeadWriter.forwardingLines(clientAddress: clientAddress, scheme: isTLS ? "https" : "http")
+        renderedForwarding = (clientAddress, lines)
+        return lines
+    }
+
     func clientAddressBytes() -> [UInt8]? {
         if let parsed = parsedClientAddress, parsed.text == clientAddress { return parsed.bytes }
         let bytes = CIDR.parseAddress(clientAddress)
@@ -162,7 +171,7 @@ extension ProxyHandler {
         if let query { uri += "?" + query }
         let services = self.services, pool = self.pool
         var rewrite = HeadWriter.RequestRewrite(
-            method: method, uri: uri, clientAddress: clientAddress, scheme: isTLS ? "https" : "http", upgrade: isUpgrade)
+            method: method, uri: uri, forwarding: forwardingLines(), upgrade: isUpgrade)
         rewrite.remove = remove
         rewrite.addLines = grantLines
         let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: allocator) {

@@ -78,6 +78,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     let isTLS: Bool
     var pendingLocalHeaders: [(String, String)] = []
     var parsedClientAddress: (text: String, bytes: [UInt8]?)?
+    var renderedForwarding: (address: String, lines: [UInt8])?
     /// The credentials this connection's last guarded request passed with (see `CredentialMemo`),
     /// and its grant's header lines as sent upstream.
     var credentialMemo: (memo: CredentialMemo, lines: [UInt8])?
@@ -383,7 +384,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             // What `autoRead` and `read(context:)` would do, without the walk (see `clientCore`).
             if readsPaused { pendingRead = true } else { clientCore.read0() }
         }
-        context.fireChannelReadComplete()
+        // Not passed on: this is the pipeline's last handler (only the tail, which ignores it,
+        // would get it), as it does not pass on the bytes either.
     }
 
     func read(context: ChannelHandlerContext) {

@@ -183,7 +183,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         delegate?.upstreamReadComplete()
         requestRead()
-        context.fireChannelReadComplete()
+        // Not passed on: the channel's only handler (the tail ignores it).
     }
 
     /// The next read (see `core`): at once, or when reads resume.
