@@ -1,6 +1,7 @@
 @testable import DataPlane
 import HTTPWire
 import NIOCore
+import NIOPosix
 import Testing
 import Spec
 
@@ -113,6 +114,41 @@ struct RewrittenHead {
         let out = HeadWriter.responseHead(head, bytes: input, clientMinorVersion: minor, body: body, keepAlive: keepAlive,
                                           keepUpgrade: keepUpgrade, allocator: ByteBufferAllocator())
         return String(buffer: out)
+    }
+
+    /// A loop keeps the buffer of its last response for the next one. While the socket still
+    /// holds it (a write not yet flushed), the next response must go to fresh storage, never over
+    /// the bytes waiting to be sent; once nothing else holds it, its storage is written again.
+    @Test func aKeptResponseBufferIsNeverWrittenWhileAWriteHoldsIt() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = UpstreamPool(eventLoop: group.next(), configuration: ProxyConfiguration(), counters: ProxyMetrics().makeCounters())
+        let input = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+        var fields: [HeaderField] = []
+        guard case .head(let head) = input.withUnsafeReadableBytes({ HeadParser.parseResponse($0, fields: &fields) }) else {
+            Issue.record("not parsed")
+            return
+        }
+        func respond(_ body: String) -> ByteBuffer {
+            var out = pool.takeResponseBuffer() ?? ByteBufferAllocator().buffer(capacity: 0)
+            HeadWriter.responseHead(head, bytes: input, clientMinorVersion: 1, body: .asIs, keepAlive: true, keepUpgrade: false, into: &out)
+            out.writeString(body)
+            pool.giveBackResponseBuffer(out)
+            return out
+        }
+        let inFlight = respond("ok")
+        let address = inFlight.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let next = respond("no")
+        #expect(String(buffer: inFlight) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "the held write is untouched")
+        #expect(String(buffer: next) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")
+        #expect(next.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } != address, "fresh storage while the write holds the old")
+        // Nothing holds `next` but the pool once this scope lets go of it: the following
+        // response reuses its storage.
+        let reusedAddress = next.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        _ = consume next
+        let third = respond("ab")
+        #expect(String(buffer: third) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab")
+        #expect(third.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == reusedAddress, "storage reused")
+        try group.syncShutdownGracefully()
     }
 
     @Test func hopByHopHeadersAreDroppedAndFramingKept() throws {

@@ -145,8 +145,19 @@ enum HeadWriter {
     /// upstream's own value is replaced).
     static func responseHead(_ head: ResponseHead, bytes: ByteBuffer, clientMinorVersion: Int, body: ResponseBody,
                              keepAlive: Bool, keepUpgrade: Bool, hsts: String? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 0)
+        responseHead(head, bytes: bytes, clientMinorVersion: clientMinorVersion, body: body, keepAlive: keepAlive,
+                     keepUpgrade: keepUpgrade, hsts: hsts, into: &out)
+        return out
+    }
+
+    /// `responseHead` written into `out`, which is cleared first: its storage is reused when
+    /// nothing else holds it (see `UpstreamPool.takeResponseBuffer`), so the caller must hold no
+    /// other copy of it (one would make the clear allocate).
+    static func responseHead(_ head: ResponseHead, bytes: ByteBuffer, clientMinorVersion: Int, body: ResponseBody,
+                             keepAlive: Bool, keepUpgrade: Bool, hsts: String? = nil, into out: inout ByteBuffer) {
         let bound = head.length + (hsts?.utf8.count ?? 0) + 128
-        var out = allocator.buffer(capacity: bound)
+        out.clear(minimumCapacity: bound)
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
             let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var cursor = ByteCursor(position: start)
@@ -189,7 +200,6 @@ enum HeadWriter {
             precondition(written <= bound, "response head bound")
             return written
         }
-        return out
     }
 
     /// A response the proxy makes itself: plain text and `no-store` unless `headers` carry their

@@ -144,9 +144,9 @@ extension ProxyHandler {
             break
         }
         exchange.closeAfterResponse = !keepAlive
-        let response = HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion,
-                                               body: exchange.responseBody, keepAlive: keepAlive, keepUpgrade: false,
-                                               hsts: exchange.hsts, allocator: allocator)
+        var response = pool.takeResponseBuffer() ?? allocator.buffer(capacity: 0)
+        HeadWriter.responseHead(head, bytes: bytes, clientMinorVersion: exchange.clientMinorVersion, body: exchange.responseBody,
+                                keepAlive: keepAlive, keepUpgrade: false, hsts: exchange.hsts, into: &response)
         exchange.responseHeadSent = true
         // Held until the body's first bytes (or the end of this read): a small response
         // then leaves in one buffer and one write.
@@ -165,6 +165,7 @@ extension ProxyHandler {
                 if count <= 16 * 1024, exchange.responseBody != .rechunked {
                     head.writeImmutableBuffer(buffer)
                     writeToClient(context, head)
+                    pool.giveBackResponseBuffer(head)
                     if !clientWritable { exchange.upstreamHandler?.setPaused(true) }
                     return
                 }

@@ -62,6 +62,24 @@ final class UpstreamPool {
     }
 
     /// The table and policies this loop serves, as of `tableVersion` (`ProxyServices.currentTable`).
+    /// The buffer the last response head (and a small body with it) was written to the client
+    /// in, kept for the next one on this loop: once the socket has taken it, nothing else holds
+    /// it and its storage is written again, with no allocation (see `takeResponseBuffer`).
+    private var responseBuffer: ByteBuffer?
+
+    /// The kept response buffer, handed out once (a second taker until it is given back gets
+    /// nil and writes into a new one).
+    func takeResponseBuffer() -> ByteBuffer? {
+        defer { responseBuffer = nil }
+        return responseBuffer
+    }
+
+    /// Keeps a response buffer for the next response of the loop, unless it has grown large
+    /// (a big head or body is not worth holding on to).
+    func giveBackResponseBuffer(_ buffer: ByteBuffer) {
+        if buffer.capacity <= 32 * 1024 { responseBuffer = buffer }
+    }
+
     var tableVersion = -1
     var matcher: RouteMatcher?
     var policies: AuthPolicySet?
