@@ -208,6 +208,26 @@ extension ProxyEndToEndTests {
             #expect(metrics.contains("berth_proxy_upstream_errors_total{kind=\"first_byte_timeout\"} 1"), "\(metrics)")
         }
 
+        /// An upstream that drops a pooled connection as the proxy reuses it, before answering:
+        /// the request goes again, whole and unchanged, on a fresh connection (each request head
+        /// is kept until its answer begins, while the connection's buffers are reused).
+        @Test func aRequestOnADroppedPooledConnectionIsSentAgainOnAFreshOne() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let flaky = try env.raw(.onePerConnection)
+            try env.apply([Manifest.domain("shop", hosts: [shopHost]), Manifest.route("flaky", domain: "shop", url: flaky.url)])
+            let proxy = try env.proxy()
+            let client = try TestSocket(port: proxy.httpPort)
+            for index in 0..<5 {
+                let response = try client.request("GET", "/again/\(index)?n=\(index)", host: shopHost)
+                #expect(response.status == 200 && String(decoding: response.body, as: UTF8.self) == "GET /again/\(index)?n=\(index) HTTP/1.1",
+                        "request \(index): \(response)")
+            }
+            // Every request after the first found the pooled connection dropped and went again.
+            #expect(flaky.stats.requestCount == 9, "\(flaky.stats.requests)")
+            #expect(flaky.stats.connectionsAccepted == 5)
+        }
+
         @Test func aClientThatGoesAwayCancelsTheUpstreamRequest() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }

@@ -42,6 +42,16 @@ enum HeadWriter {
     /// parameter, not a field of the rewrite: a non-escaping closure costs no allocation).
     static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite, allocator: ByteBufferAllocator,
                             makeRequestID: () -> RequestID) -> (ByteBuffer, requestID: RequestID) {
+        var out = allocator.buffer(capacity: 0)
+        let id = requestHead(head, bytes: bytes, rewrite: rewrite, into: &out, makeRequestID: makeRequestID)
+        return (out, id)
+    }
+
+    /// `requestHead` written into `out`, which is cleared first: its storage is reused when
+    /// nothing else holds it (a connection keeps the buffer of its last request head), so the
+    /// caller must hold no other copy of it.
+    static func requestHead(_ head: RequestHead, bytes: ByteBuffer, rewrite: RequestRewrite, into out: inout ByteBuffer,
+                            makeRequestID: () -> RequestID) -> RequestID {
         bytes.withUnsafeReadableBytes { raw in
             // First what the added lines need: the client's first acceptable request id, its Host
             // (for X-Forwarded-Host) and its Upgrade value.
@@ -62,7 +72,7 @@ enum HeadWriter {
             // counted exactly, plus the fixed text.
             let bound = 2 * head.length + rewrite.method.utf8.count + rewrite.uri.utf8.count + rewrite.addLines.count
                 + rewrite.forwarding.count + id.utf8Count + 200
-            var out = allocator.buffer(capacity: bound)
+            out.clear(minimumCapacity: bound)
             out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { buffer in
                 let start = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 var cursor = ByteCursor(position: start)
@@ -113,7 +123,7 @@ enum HeadWriter {
                 precondition(written <= bound, "request head bound")
                 return written
             }
-            return (out, id)
+            return id
         }
     }
 

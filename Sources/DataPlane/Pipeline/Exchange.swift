@@ -17,8 +17,9 @@ final class Exchange {
     let revision: String
     let requestID: RequestID
     let start = NIODeadline.now()
-    /// The request head for the upstream, as bytes (kept for a retry on a fresh connection).
-    let upstreamHead: ByteBuffer
+    /// The request head for the upstream, as bytes: kept for a retry on a fresh connection until
+    /// the response begins, then handed back to the connection for its next request head.
+    var upstreamHead: ByteBuffer?
     let endpoints: [Endpoint]
     var attempt = 0
     let isUpgrade: Bool

@@ -174,7 +174,9 @@ extension ProxyHandler {
             method: method, uri: uri, forwarding: forwardingLines(), upgrade: isUpgrade)
         rewrite.remove = remove
         rewrite.addLines = grantLines
-        let (upstreamHead, requestID) = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, allocator: allocator) {
+        var upstreamHead = spareRequestBuffer ?? allocator.buffer(capacity: 0)
+        spareRequestBuffer = nil
+        let requestID = HeadWriter.requestHead(head, bytes: bytes, rewrite: rewrite, into: &upstreamHead) {
             services.nextRequestID(on: pool)
         }
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: route.entry.route,

@@ -62,7 +62,7 @@ extension ProxyHandler {
             exchange.upstream = channel
             exchange.upstreamHandler = handler
             handler.requestIsHead = exchange.method == "HEAD"
-            handler.send(exchange.upstreamHead)
+            if let head = exchange.upstreamHead { handler.send(head) }
             for buffer in exchange.buffered { handler.send(buffer) }
             handler.flush()
             exchange.buffered.removeAll()
@@ -118,6 +118,10 @@ extension ProxyHandler {
         }
         clearTimer()
         exchange.responseStatus = head.status
+        // No retry after an answer began: the request head's buffer serves this connection's
+        // next request (its storage is reused once the socket has let go of it).
+        spareRequestBuffer = exchange.upstreamHead
+        exchange.upstreamHead = nil
         if head.status == 101 {
             guard exchange.isUpgrade else {
                 services.metrics.upstreamError("bad_response")

@@ -79,6 +79,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var pendingLocalHeaders: [(String, String)] = []
     var parsedClientAddress: (text: String, bytes: [UInt8]?)?
     var renderedForwarding: (address: String, lines: [UInt8])?
+    /// The buffer of the last request head sent upstream, for the next one (see
+    /// `Exchange.upstreamHead`).
+    var spareRequestBuffer: ByteBuffer?
     /// The credentials this connection's last guarded request passed with (see `CredentialMemo`),
     /// and its grant's header lines as sent upstream.
     var credentialMemo: (memo: CredentialMemo, lines: [UInt8])?

@@ -246,9 +246,12 @@ final class UpstreamHTTPHandler: ChannelInboundHandler {
 
 /// A TCP upstream below HTTP: `.upgradeEcho` reads one request head, answers
 /// `101 Switching Protocols` and then echoes every byte (closing after echoing `bye`);
-/// `.blackhole` reads and never answers.
+/// `.blackhole` reads and never answers; `.onePerConnection` answers the first request of a
+/// connection (a keep-alive 200 whose body is its request line) and closes the connection, without
+/// answering, when a second request arrives on it (an upstream that dropped an idle connection
+/// just as the proxy reused it).
 final class RawUpstream: @unchecked Sendable {
-    enum Kind: Sendable { case upgradeEcho, blackhole }
+    enum Kind: Sendable { case upgradeEcho, blackhole, onePerConnection }
 
     let stats = UpstreamStats()
     let channel: Channel
@@ -280,6 +283,7 @@ final class RawUpstreamHandler: ChannelInboundHandler {
     let stats: UpstreamStats
     private var head: [UInt8] = []
     private var tunnel = false
+    private var answered = false
 
     init(kind: RawUpstream.Kind, stats: UpstreamStats) {
         self.kind = kind
@@ -294,6 +298,14 @@ final class RawUpstreamHandler: ChannelInboundHandler {
         stats.requestArrived(String(decoding: head[..<end.lowerBound], as: UTF8.self))
         let rest = Array(head[end.upperBound...])
         head = []
+        if kind == .onePerConnection {
+            if answered { return context.close(promise: nil) }
+            answered = true
+            let line = String(decoding: bytes.prefix { $0 != 0x0d }, as: UTF8.self)
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: \(line.utf8.count)\r\n\r\n" + line
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: answer)), promise: nil)
+            return
+        }
         guard kind == .upgradeEcho else { return }
         tunnel = true
         stats.streamOpened()
