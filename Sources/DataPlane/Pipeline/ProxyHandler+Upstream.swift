@@ -174,6 +174,7 @@ extension ProxyHandler {
                     return
                 }
                 writeToClient(context, head)
+                pool.giveBackResponseBuffer(head)
             }
             if exchange.responseBody == .rechunked {
                 var size = allocator.buffer(capacity: 20)
@@ -215,6 +216,7 @@ extension ProxyHandler {
         guard let head = pendingHead else { return }
         pendingHead = nil
         writeToClient(context, head)
+        pool.giveBackResponseBuffer(head)
     }
 
     @inline(__always) func writeToClient(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) {
