@@ -33,7 +33,7 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
-BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port)
+BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port); NGXLOG=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
 upstream_conf "$WORK" "$UP"
@@ -42,8 +42,10 @@ nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!); UP_PID=$!
 # nginx as a proxy, with its default response buffering (what an nginx deployment runs; with
 # `proxy_buffering off` nginx relays a 1 MiB body through one proxy_buffer_size buffer, a few
 # KiB per read and write, and loses about half its /big throughput). For comparison, the same
-# nginx with `proxy_buffering off` runs as nginx-nobuf.
-for variant in ngx:$NGX: ngxnb:$NGXNB:"proxy_buffering off;"; do
+# nginx with `proxy_buffering off` runs as nginx-nobuf, and one that writes its access log (its
+# default: every request, combined format, to a file) as nginx-log: berth-proxy logs every request
+# by default too, so nginx-log is its like-for-like peer and plain nginx that of berth-nolog.
+for variant in ngx:$NGX: ngxnb:$NGXNB:"proxy_buffering off;" ngxlog:$NGXLOG:"access_log $WORK/ngxlog/access.log;"; do
   IFS=: read -r dir port extra <<<"$variant"
   mkdir -p "$WORK/$dir"
   cat > "$WORK/$dir/nginx.conf" <<CONF
@@ -104,7 +106,7 @@ apply_bench_route "$WORK" "$RDS" "$UP" "$BIN/berth"
 # its own and how much of berth-proxy's CPU is its own HTTP work.
 "$BIN/berth-bench-relay" "$RLY" "$UP" & PIDS+=($!); RLY_PID=$!
 
-for port in $UP $NGX $NGXNB $HAP $CAD $BER $BNL $RLY; do
+for port in $UP $NGX $NGXNB $NGXLOG $HAP $CAD $BER $BNL $RLY; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
@@ -117,6 +119,7 @@ pids_of() {
     upstream) pgrep -P "$UP_PID" ;;
     nginx) pgrep -P "$NGX_PID" ;;
     nginx-nobuf) pgrep -P "$NGXNB_PID" ;;
+    nginx-log) pgrep -P "$NGXLOG_PID" ;;
     haproxy) echo "$HAP_PID" ;;
     caddy) echo "$CAD_PID" ;;
     berth-proxy) echo "$BER_PID $RDS_PID" ;;
@@ -143,7 +146,7 @@ run() { # name port path
 
 RESULTS="$WORK/results"
 : > "$RESULTS"
-TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
+TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-log:$NGXLOG" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS…" >&2
   for path in /small /big; do
@@ -159,7 +162,8 @@ values() { awk -v n="$1" -v p="$2" -v c="$3" '$2==n && $3==p { print $c }' "$RES
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores; median of $ROUNDS rounds"
 printf "%-12s %-6s %10s %17s %9s %9s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req"
-# berth-nolog = berth-proxy --no-access-log; nginx-nobuf = nginx with proxy_buffering off;
+# berth-nolog = berth-proxy --no-access-log; nginx-log = nginx writing its access log to a file;
+# nginx-nobuf = nginx with proxy_buffering off;
 # nio-relay = bare SwiftNIO TCP relay (no HTTP), the floor for any proxy built on SwiftNIO
 for path in /small /big; do
   for target in "${TARGETS[@]}"; do
@@ -177,8 +181,11 @@ ratios() { awk -v n="$1" -v q="$2" -v p="$3" -v c="$4" '$3==p && $2==n { own[$1]
   END { for (r in own) if (peer[r] > 0) printf "%.3f\n", own[r] / peer[r] }' "$RESULTS"; }
 for berth in berth-proxy berth-nolog nio-relay; do
   for path in /small /big; do
-    for peer in nginx haproxy caddy; do
+    for peer in nginx nginx-log haproxy caddy; do
       [ "$berth" = nio-relay ] && [ "$peer" != nginx ] && continue
+      # Each berth-proxy against the nginx that logs as it does.
+      [ "$berth" = berth-proxy ] && [ "$peer" = nginx ] && continue
+      [ "$berth" != berth-proxy ] && [ "$peer" = nginx-log ] && continue
       printf "  %-11s %-6s vs %-8s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f\n" "$berth" "$path" "$peer" \
         "$(ratios "$berth" "$peer" "$path" 4 | median)" "$(ratios "$berth" "$peer" "$path" 4 | range %.2f)" \
         "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)"
