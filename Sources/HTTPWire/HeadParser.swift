@@ -43,6 +43,15 @@ public enum ParseOutcome<Head> {
     case needMore
     case head(Head)
     case invalid(HeadError)
+
+    /// The outcome of an in-place parse (`head` counts only when `status` is `.complete`).
+    init(_ status: ParseStatus, head: Head) {
+        switch status {
+        case .needMore: self = .needMore
+        case .invalid(let error): self = .invalid(error)
+        case .complete: self = .head(head)
+        }
+    }
 }
 
 /// What parsing a head in place (`HeadParser.parseRequest(_:limits:into:)`) came to.
@@ -140,11 +149,8 @@ public enum HeadParser {
         var head = RequestHead()
         swap(&head.fields, &fields)
         defer { fields = head.fields }
-        switch parseRequest(bytes, limits: limits, into: &head) {
-        case .needMore: return .needMore
-        case .invalid(let error): return .invalid(error)
-        case .complete: return .head(head)
-        }
+        let status = parseRequest(bytes, limits: limits, into: &head)
+        return ParseOutcome(status, head: head)
     }
 
     /// Parses a request head at the start of `bytes` into `head`, whose arrays are emptied and
@@ -240,11 +246,8 @@ public enum HeadParser {
         var head = ResponseHead()
         swap(&head.fields, &fields)
         defer { fields = head.fields }
-        switch parseResponse(bytes, limits: limits, into: &head) {
-        case .needMore: return .needMore
-        case .invalid(let error): return .invalid(error)
-        case .complete: return .head(head)
-        }
+        let status = parseResponse(bytes, limits: limits, into: &head)
+        return ParseOutcome(status, head: head)
     }
 
     /// Parses a response head at the start of `bytes` into `head` (see

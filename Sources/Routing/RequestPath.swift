@@ -21,21 +21,18 @@ public enum RequestPath {
     /// Splits a request target into its normalized path and its raw query (without `?`).
     public static func normalize(target: String) -> Result<(path: String, query: String?), Problem> {
         var target = target
-        return target.withUTF8 { normalize(target: UnsafeRawBufferPointer($0)) }
+        return target.withUTF8 { bytes in
+            do throws(Problem) { return .success(try normalized(target: UnsafeRawBufferPointer(bytes))) } catch { return .failure(error) }
+        }
     }
 
-    /// `normalize(target:)` straight from the request line's bytes: what the proxy runs for every
-    /// request. Fast path, taken by most requests: an origin-form path whose part before any `?`
-    /// holds no `%`, `;`, `#`, dot segment, forbidden or non-ASCII byte is its own normalized
-    /// form, and the query after it is kept as it is — one scan, and a String made only for each
-    /// part (the general path copies the bytes into arrays first).
-    public static func normalize(target raw: UnsafeRawBufferPointer) -> Result<(path: String, query: String?), Problem> {
-        do { return .success(try normalized(target: raw)) } catch { return .failure(error) }
-    }
-
-    /// `normalize(target:)` with a typed throw instead of a `Result`: what the proxy calls (a
-    /// `Result` of this tuple is destroyed through the runtime's generic value witness, on every
-    /// request).
+    /// `normalize(target:)` straight from the request line's bytes, with a typed throw instead of
+    /// a `Result` (a `Result` of this tuple is destroyed through the runtime's generic value
+    /// witness): what the proxy runs for every request. Fast path, taken by most requests: an
+    /// origin-form path whose part before any `?` holds no `%`, `;`, `#`, dot segment, forbidden
+    /// or non-ASCII byte is its own normalized form, and the query after it is kept as it is —
+    /// one scan, and a String made only for each part (the general path copies the bytes into
+    /// arrays first).
     public static func normalized(target raw: UnsafeRawBufferPointer) throws(Problem) -> (path: String, query: String?) {
         let count = raw.count
         guard count > 0, raw[0] == UInt8(ascii: "/") else { return try normalizeInGeneral(target: String(decoding: raw, as: UTF8.self)).get() }
