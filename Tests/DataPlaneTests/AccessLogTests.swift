@@ -17,24 +17,80 @@ import TestSupport
                        revision: "abc123", requestID: "ff-0-1")
     }
 
-    @Test func anEntryIsOneXADDWithItsFieldsInOrderAndNoQueryValues() {
+    @Test func anEntryIsOneXADDOfOneJSONFieldWithItsKeysInOrderAndNoQueryValues() {
         let batch = AccessLogBatch(capacity: 16)  // smaller than one entry: the buffer grows
         Self.append(to: batch)
-        // Bulk lengths count bytes: "bücher.example" is 15, "/straße/ä?q&page&&flag" 24, "wéb" 4.
-        let expected = "*34\r\n$4\r\nXADD\r\n$18\r\nberth:log:requests\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$6\r\n100000\r\n$1\r\n*\r\n"
-            + "$4\r\ntime\r\n$14\r\n1795000000.007\r\n$7\r\nreplica\r\n$6\r\nedge-1\r\n$6\r\nclient\r\n$11\r\n2001:db8::1\r\n"
-            + "$6\r\nmethod\r\n$3\r\nGET\r\n$4\r\nhost\r\n$15\r\nbücher.example\r\n$4\r\npath\r\n$24\r\n/straße/ä?q&page&&flag\r\n"
-            + "$6\r\nstatus\r\n$3\r\n200\r\n$8\r\nbytes_in\r\n$1\r\n0\r\n$9\r\nbytes_out\r\n$5\r\n12345\r\n"
-            + "$11\r\nduration_us\r\n$3\r\n987\r\n$8\r\nupstream\r\n$10\r\n[::1]:8080\r\n$5\r\nroute\r\n$4\r\nwéb\r\n"
-            + "$8\r\nrevision\r\n$6\r\nabc123\r\n$10\r\nrequest_id\r\n$6\r\nff-0-1\r\n"
+        let object = #"{"time":1795000000.007,"replica":"edge-1","client":"2001:db8::1","method":"GET","host":"bücher.example","#
+            + #""path":"/straße/ä?q&page&&flag","status":200,"bytes_in":0,"bytes_out":12345,"duration_us":987,"#
+            + #""upstream":"[::1]:8080","route":"wéb","revision":"abc123","request_id":"ff-0-1"}"#
+        // Bulk lengths count bytes, not characters.
+        let expected = "*8\r\n$4\r\nXADD\r\n$18\r\nberth:log:requests\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$6\r\n100000\r\n$1\r\n*\r\n"
+            + "$4\r\njson\r\n$\(object.utf8.count)\r\n\(object)\r\n"
         #expect(Array(batch.bytes) == Array(expected.utf8), "\(String(decoding: batch.bytes, as: UTF8.self).debugDescription)")
         #expect(batch.entryCount == 1)
+        let keys = Self.decodedObjects(batch).first.map { Array($0.keys) } ?? []
+        #expect(Set(keys) == Set(AccessLogEncoder.keys) && keys.count == AccessLogEncoder.keys.count)
 
         // A second entry follows the first unchanged (milliseconds are zero-padded to three digits).
         Self.append(to: batch, milliseconds: 456)
         let second = expected.replacingOccurrences(of: "1795000000.007", with: "1795000000.456")
         #expect(Array(batch.bytes) == Array((expected + second).utf8))
         #expect(batch.entryCount == 2)
+    }
+
+    /// The JSON objects of the XADDs in `batch`, decoded by Foundation's parser (each entry's bulk
+    /// length is checked on the way: a wrong one misplaces the next command).
+    static func decodedObjects(_ batch: AccessLogBatch) -> [[String: Any]] {
+        var objects: [[String: Any]] = []
+        var rest = Array(batch.bytes)[...]
+        while !rest.isEmpty {
+            // Skip the fixed part up to the `json` field name, then read `$<length>\r\n<object>\r\n`.
+            guard let field = rest.firstRange(of: Array("$4\r\njson\r\n$".utf8)) else { break }
+            rest = rest[field.upperBound...]
+            guard let lineEnd = rest.firstRange(of: Array("\r\n".utf8)),
+                  let length = Int(String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self)) else { break }
+            let body = rest[lineEnd.upperBound...].prefix(length)
+            rest = rest[lineEnd.upperBound...].dropFirst(length)
+            guard rest.starts(with: Array("\r\n".utf8)),
+                  let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { break }
+            objects.append(object)
+            rest = rest.dropFirst(2)
+        }
+        return objects
+    }
+
+    @Test func textIsEscapedAndTheLengthFitsAnySize() throws {
+        let encoder = AccessLogEncoder(streamKey: "k", maxStreamLength: 10, replica: "r\"1")
+        let batch = AccessLogBatch(capacity: 64)
+        // Quotes, backslashes and control characters, in the words copied whole and in the tail.
+        let awkward = "/a\"b\\c\u{01}d\te\nf\rg/quote\"in-the-second-word/and-a-long-clean-tail-of-text"
+        let long = "/" + String(repeating: "x", count: 1_200)  // a four-digit bulk length
+        for (index, path) in [awkward, "/", long].enumerated() {
+            encoder.append(to: batch, seconds: 1, milliseconds: 2, client: "c", method: "GET", host: "h\u{7f}ü",
+                           path: LogPath(path: path, query: "a\"=1&b\\=2"), status: 200, bytesIn: 0, bytesOut: 0,
+                           durationMicroseconds: 1, upstream: "u", route: "r", revision: "v",
+                           requestID: RequestID(index == 0 ? "id\"\\" : "plain"))
+        }
+        let objects = Self.decodedObjects(batch)
+        try #require(objects.count == 3, "\(String(decoding: batch.bytes, as: UTF8.self).debugDescription)")
+        #expect(objects.map { $0["path"] as? String } == [awkward + "?a\"&b\\", "/?a\"&b\\", long + "?a\"&b\\"])
+        #expect(objects[0]["request_id"] as? String == "id\"\\" && objects[1]["request_id"] as? String == "plain")
+        #expect(objects.allSatisfy { $0["replica"] as? String == "r\"1" && $0["host"] as? String == "h\u{7f}ü" })
+        #expect(objects.allSatisfy { ($0["status"] as? NSNumber)?.intValue == 200 && ($0["time"] as? NSNumber)?.doubleValue == 1.002 })
+        #expect(batch.entryCount == 3)
+    }
+
+    @Test func theWordTestFindsExactlyTheBytesJSONEscapes() {
+        // Every byte value at every position of a word, against its definition.
+        for value in 0...255 {
+            let needs = value < 0x20 || value == 0x22 || value == 0x5c
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(ByteCursor.needsJSONEscape(word) == needs, "byte \(value) at \(position)")
+            }
+        }
     }
 
     @Test(arguments: [
@@ -77,7 +133,16 @@ import TestSupport
         #expect(shipper.queued == 4 && shipper.dropped == 3, "the seventh entry, handed over by flush, is dropped too")
     }
 
-    @Test func entriesReachARealStreamAsFields() throws {
+    /// The entries of an `XRANGE` reply: each one's `json` field (its only one) decoded, values as text.
+    static func entries(_ reply: [RedisValue]) -> [[String: String]] {
+        reply.compactMap { item in
+            guard let fields = item.array?.last?.array?.compactMap(\.string), fields.count == 2, fields[0] == AccessLogEncoder.field,
+                  let object = try? JSONSerialization.jsonObject(with: Data(fields[1].utf8)) as? [String: Any] else { return nil }
+            return object.mapValues { value in (value as? String) ?? "\(value)" }
+        }
+    }
+
+    @Test func entriesReachARealStreamAsJSON() throws {
         try withRedisServer { redis in
             let shipper = AccessLogShipper(configuration: Self.configuration(redis.url))
             shipper.start()
@@ -93,16 +158,13 @@ import TestSupport
             var entries: [[String: String]] = []
             let arrived = eventually(timeout: 5) {
                 let reply = (try? connection.send(["XRANGE", "berth:log:requests", "-", "+"]).array) ?? []
-                entries = reply.compactMap { item in
-                    guard let fields = item.array?.last?.array?.compactMap(\.string) else { return nil }
-                    return Dictionary(stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) }) { a, _ in a }
-                }
+                entries = Self.entries(reply)
                 return entries.count == 3
             }
             #expect(arrived, "\(entries)")
             #expect(entries.map { $0["path"] ?? "?" } == ["/straße?q&page", "/a", "/late"])
             let first = try #require(entries.first)
-            #expect(first.count == AccessLogEncoder.fieldCount)
+            #expect(first.count == AccessLogEncoder.keys.count)
             #expect(first["client"] == "2001:db8::1" && first["host"] == "bücher.example" && first["route"] == "wéb")
             #expect(first["method"] == "POST" && first["status"] == "201" && first["bytes_in"] == "3" && first["bytes_out"] == "4")
             #expect(first["duration_us"] == "5" && first["upstream"] == "10.0.0.2:80" && first["replica"] == "edge-1")

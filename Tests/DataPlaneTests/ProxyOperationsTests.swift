@@ -186,10 +186,7 @@ extension ProxyEndToEndTests {
             var entries: [[String: String]] = []
             let arrived = eventually(timeout: 5) {
                 let reply = (try? redis.send(["XRANGE", "berth:log:requests", "-", "+"]).array) ?? []
-                entries = reply.compactMap { item in
-                    guard let fields = item.array?.last?.array?.compactMap(\.string) else { return nil }
-                    return Dictionary(stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) }) { a, _ in a }
-                }
+                entries = AccessLogTests.entries(reply)
                 return entries.count >= 2
             }
             #expect(arrived, "entries: \(entries)")

@@ -30,15 +30,29 @@ struct RequestID: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringC
         case .text(let text): cursor.utf8(text)
         case .made(let stem, let sequence):
             cursor.utf8(stem)
-            let digits = Self.hexDigitCount(sequence)
-            var value = sequence
-            for position in stride(from: digits - 1, through: 0, by: -1) {
-                let nibble = UInt8(truncatingIfNeeded: value & 0xf)
-                cursor.position[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
-                value >>= 4
-            }
-            cursor.position += digits
+            Self.writeHex(sequence, to: &cursor)
         }
+    }
+
+    /// Writes the id as JSON text (without quotes; up to six bytes for each of `utf8Count`).
+    @inline(__always) func writeJSON(to cursor: inout ByteCursor) {
+        switch form {
+        case .text(let text): cursor.jsonText(text)
+        case .made(let stem, let sequence):
+            cursor.jsonText(stem)
+            Self.writeHex(sequence, to: &cursor)
+        }
+    }
+
+    @inline(__always) private static func writeHex(_ sequence: UInt64, to cursor: inout ByteCursor) {
+        let digits = hexDigitCount(sequence)
+        var value = sequence
+        for position in stride(from: digits - 1, through: 0, by: -1) {
+            let nibble = UInt8(truncatingIfNeeded: value & 0xf)
+            cursor.position[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+            value >>= 4
+        }
+        cursor.position += digits
     }
 
     var description: String {
