@@ -455,12 +455,18 @@ public enum HeadParser {
         return result
     }
 
+    /// `ASCII.isName` compares exactly here too: a field value holds no CR (the one byte besides
+    /// `-` that folds onto `-`), and the tokens compared are lower-case letters and `-`.
     private static func readConnection(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>, into tokens: inout ConnectionTokens) {
-        ASCII.forEachListElement(UnsafeRawBufferPointer(rebasing: bytes[value]), base: value.lowerBound) { range in
+        // Most values are one token (the parser trimmed the value's surrounding whitespace).
+        let whole = UnsafeRawBufferPointer(rebasing: bytes[value])
+        if ASCII.isName(whole, "keep-alive") { tokens.keepAlive = true; return }
+        if ASCII.isName(whole, "close") { tokens.close = true; return }
+        ASCII.forEachListElement(whole, base: value.lowerBound) { range in
             let token = UnsafeRawBufferPointer(rebasing: bytes[range])
-            if ASCII.equalsIgnoringCase(token, "close") { tokens.close = true }
-            else if ASCII.equalsIgnoringCase(token, "keep-alive") { tokens.keepAlive = true }
-            else if ASCII.equalsIgnoringCase(token, "upgrade") { tokens.upgrade = true }
+            if ASCII.isName(token, "close") { tokens.close = true }
+            else if ASCII.isName(token, "keep-alive") { tokens.keepAlive = true }
+            else if ASCII.isName(token, "upgrade") { tokens.upgrade = true }
             else { tokens.named.append(range) }
         }
     }

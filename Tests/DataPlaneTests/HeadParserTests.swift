@@ -120,6 +120,41 @@ import Testing
         #expect(upgrade.isUpgrade && upgrade.keepAlive)
     }
 
+    /// Connection tokens are compared a word at a time with case folded by one bit: each byte a
+    /// field value may hold, at each position of each token, alone and in a list, must give what
+    /// an ASCII case-insensitive compare of the bytes gives.
+    @Test func connectionTokensMatchTheirByteDefinition() throws {
+        func lowered(_ bytes: [UInt8]) -> [UInt8] { bytes.map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 } }
+        let start = Array("GET / HTTP/1.1\r\nHost: a\r\nConnection: ".utf8), end = Array("\r\n\r\n".utf8)
+        var checked = 0
+        for token in ["close", "keep-alive", "upgrade"] {
+            for position in 0..<token.utf8.count {
+                for value in [0x09] + Array(0x21...0x7e) + Array(0x80...0xff) where value != 0x2c {  // DEL is refused in values
+                    var bytes = Array(token.utf8)
+                    bytes[position] = UInt8(value)
+                    if position == 0 || position == bytes.count - 1, value == 0x09 { continue }  // trimmed as whitespace
+                    let folded = lowered(bytes)
+                    for (prefix, suffix) in [([UInt8](), [UInt8]()), (Array("x-a, ".utf8), []), ([], Array(" ,x-a".utf8))] {
+                        var fields: [HeaderField] = []
+                        let outcome = (start + prefix + bytes + suffix + end).withUnsafeBytes {
+                            HeadParser.parseRequest($0, limits: HeadLimits(maxBytes: 1024, maxFields: 20), fields: &fields)
+                        }
+                        guard case .head(let head) = outcome else { Issue.record("not parsed: \(bytes)"); continue }
+                        let tokens = head.connection
+                        #expect(tokens.close == (folded == Array("close".utf8)), "\(bytes)")
+                        #expect(tokens.keepAlive == (folded == Array("keep-alive".utf8)), "\(bytes)")
+                        #expect(tokens.upgrade == (folded == Array("upgrade".utf8)), "\(bytes)")
+                        let named = [folded == Array("close".utf8) || folded == Array("keep-alive".utf8) || folded == Array("upgrade".utf8) ? 0 : 1,
+                                     prefix.isEmpty && suffix.isEmpty ? 0 : 1].reduce(0, +)
+                        #expect(tokens.named.count == named, "\(bytes)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 14_000, "every byte at every position, three ways")
+    }
+
     /// Long values are scanned eight bytes at a time: every byte the word check lets through must
     /// be one the byte loop accepts, at every offset, and the value range must stay exact.
     @Test(arguments: [UInt8(0x00), 0x09, 0x0a, 0x0d, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff])

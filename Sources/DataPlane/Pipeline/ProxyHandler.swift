@@ -42,6 +42,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// The host this connection's last request named, with its entry in the table of that
     /// version (the version, not the table: an idle connection must not keep a whole old table).
     var lastHost: (tableVersion: Int, name: String, entry: RouteMatcher.CompiledHost?)?
+    /// See `routedHost`. Never empty: an empty Host is not valid.
+    var hostMemo: (raw: [UInt8], host: String)?
     /// A response the proxy gives itself, sent once the request (without a body) has ended.
     var pendingLocal: LocalAnswer?
 
@@ -458,7 +460,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // Framing was checked by the parser (request smuggling: only a single `chunked`, never
         // together with Content-Length, no differing lengths).
         guard let hostRange = head.host,
-              let host = bytes.withUnsafeReadableBytes({ RequestHost.parse(UnsafeRawBufferPointer(rebasing: $0[hostRange])) }) else {
+              let host = bytes.withUnsafeReadableBytes({ routedHost(UnsafeRawBufferPointer(rebasing: $0[hostRange])) }) else {
             return respond(context, status: .badRequest, body: "exactly one valid Host header is required\n", close: true, route: "-", host: "-", path: "-")
         }
         // Straight from the head's bytes: no String of the whole target, the method as a literal.
@@ -475,7 +477,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
         // Both paths the proxy answers before routing begin with `/.`, which a normalized path
         // otherwise rarely does: one byte compare spares most requests two `hasPrefix` calls.
-        let wellKnown = path.utf8.dropFirst().first == UInt8(ascii: ".")
+        var pathBytes = path.utf8.makeIterator()
+        _ = pathBytes.next()
+        let wellKnown = pathBytes.next() == UInt8(ascii: ".")
         if wellKnown, path.hasPrefix("/.well-known/acme-challenge/"), method == "GET" || method == "HEAD" {
             return answerChallenge(token: path.dropFirst("/.well-known/acme-challenge/".count), context: context,
                                    host: host, path: logPath, keepAlive: keepAlive && !hasBody)
@@ -584,6 +588,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .needKeys(let needed):
             awaitKeys(needed, policy: policy, request: request, context: context, held: held())
         }
+    }
+
+    /// The host to route by (`RequestHost.parse`) from a Host header's bytes. The bytes of the
+    /// connection's last request are remembered with their host: a keep-alive client sends the
+    /// same ones request after request, and comparing them costs less than parsing them again.
+    func routedHost(_ raw: UnsafeRawBufferPointer) -> String? {
+        if let memo = hostMemo, memo.raw.count == raw.count,
+           memo.raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
+            return memo.host
+        }
+        guard let host = RequestHost.parse(raw) else { return nil }
+        hostMemo = (Array(raw), host)
+        return host
     }
 
     /// A response head not yet written (see `.head` in `upstreamResponsePart`).
