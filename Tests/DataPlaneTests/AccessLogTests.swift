@@ -11,7 +11,8 @@ import TestSupport
 
     /// An entry with an IPv6 client, non-ASCII host, path and route, and a query whose values must go.
     static func append(to batch: AccessLogBatch, milliseconds: Int = 7) {
-        encoder.append(to: batch, seconds: 1_795_000_000, milliseconds: milliseconds, client: "2001:db8::1", method: "GET",
+        var memo = AccessLogEncoder.Memo()
+        encoder.append(to: batch, memo: &memo, seconds: 1_795_000_000, milliseconds: milliseconds, client: "2001:db8::1", method: "GET",
                        host: "bücher.example", path: LogPath(path: "/straße/ä", query: "q=secret&page=2&&=x&flag"), status: 200,
                        bytesIn: 0, bytesOut: 12345, durationMicroseconds: 987, upstream: "[::1]:8080", route: "wéb",
                        revision: "abc123", requestID: "ff-0-1")
@@ -20,7 +21,7 @@ import TestSupport
     @Test func anEntryIsOneXADDOfOneJSONFieldWithItsKeysInOrderAndNoQueryValues() {
         let batch = AccessLogBatch(capacity: 16)  // smaller than one entry: the buffer grows
         Self.append(to: batch)
-        let object = #"{"time":1795000000.007,"replica":"edge-1","client":"2001:db8::1","method":"GET","host":"bücher.example","#
+        let object = #"{"time":1795000000.007,"replica":"edge-1","client":"2001:db8::1","host":"bücher.example","method":"GET","#
             + #""path":"/straße/ä?q&page&&flag","status":200,"bytes_in":0,"bytes_out":12345,"duration_us":987,"#
             + #""upstream":"[::1]:8080","route":"wéb","revision":"abc123","request_id":"ff-0-1"}"#
         // Bulk lengths count bytes, not characters.
@@ -65,8 +66,9 @@ import TestSupport
         // Quotes, backslashes and control characters, in the words copied whole and in the tail.
         let awkward = "/a\"b\\c\u{01}d\te\nf\rg/quote\"in-the-second-word/and-a-long-clean-tail-of-text"
         let long = "/" + String(repeating: "x", count: 1_200)  // a four-digit bulk length
+        var memo = AccessLogEncoder.Memo()
         for (index, path) in [awkward, "/", long].enumerated() {
-            encoder.append(to: batch, seconds: 1, milliseconds: 2, client: "c", method: "GET", host: "h\u{7f}ü",
+            encoder.append(to: batch, memo: &memo, seconds: 1, milliseconds: 2, client: "c", method: "GET", host: "h\u{7f}ü",
                            path: LogPath(path: path, query: "a\"=1&b\\=2"), status: 200, bytesIn: 0, bytesOut: 0,
                            durationMicroseconds: 1, upstream: "u", route: "r", revision: "v",
                            requestID: RequestID(index == 0 ? "id\"\\" : "plain"))
@@ -78,6 +80,32 @@ import TestSupport
         #expect(objects.allSatisfy { $0["replica"] as? String == "r\"1" && $0["host"] as? String == "h\u{7f}ü" })
         #expect(objects.allSatisfy { ($0["status"] as? NSNumber)?.intValue == 200 && ($0["time"] as? NSNumber)?.doubleValue == 1.002 })
         #expect(batch.entryCount == 3)
+    }
+
+    /// A writer's memo holds the escaped text of values that repeat; any value that changes
+    /// between entries (whichever, and back again) must still reach its entry.
+    @Test func repeatedValuesComeFromTheMemoAndChangedOnesDoNot() throws {
+        let batch = AccessLogBatch(capacity: 64)
+        var memo = AccessLogEncoder.Memo()
+        let rows: [(client: String, host: String, upstream: String, route: String, revision: String)] = [
+            ("10.0.0.1", "a.test", "10.1.0.1:80", "web", "r1"), ("10.0.0.1", "a.test", "10.1.0.1:80", "web", "r1"),
+            ("10.0.0.2", "a.test", "10.1.0.1:80", "web", "r1"), ("10.0.0.2", "b.\"test", "10.1.0.1:80", "web", "r1"),
+            ("10.0.0.2", "b.\"test", "10.1.0.2:80", "web", "r1"), ("10.0.0.2", "b.\"test", "10.1.0.2:80", "api", "r1"),
+            ("10.0.0.2", "b.\"test", "10.1.0.2:80", "api", "r2"), ("10.0.0.1", "a.test", "10.1.0.1:80", "web", "r1"),
+            ("", "", "", "", ""),
+        ]
+        for row in rows {
+            Self.encoder.append(to: batch, memo: &memo, seconds: 1, milliseconds: 0, client: row.client, method: "GET", host: row.host,
+                                path: "/", status: 200, bytesIn: 0, bytesOut: 0, durationMicroseconds: 1, upstream: row.upstream,
+                                route: row.route, revision: row.revision, requestID: "id")
+        }
+        let objects = Self.decodedObjects(batch)
+        try #require(objects.count == rows.count, "\(String(decoding: batch.bytes, as: UTF8.self).debugDescription)")
+        for (object, row) in zip(objects, rows) {
+            #expect(object["client"] as? String == row.client && object["host"] as? String == row.host, "\(object)")
+            #expect(object["upstream"] as? String == row.upstream && object["route"] as? String == row.route, "\(object)")
+            #expect(object["revision"] as? String == row.revision && object["method"] as? String == "GET", "\(object)")
+        }
     }
 
     @Test func theWordTestFindsExactlyTheBytesJSONEscapes() {

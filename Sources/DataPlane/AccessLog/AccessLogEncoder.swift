@@ -97,7 +97,7 @@ extension ByteCursor {
 /// Every replica logs to the one Redis, so that thread caps the whole fleet's request rate.
 struct AccessLogEncoder: Sendable {
     /// The keys of an entry's JSON object, in order.
-    static let keys = ["time", "replica", "client", "method", "host", "path", "status", "bytes_in", "bytes_out", "duration_us",
+    static let keys = ["time", "replica", "client", "host", "method", "path", "status", "bytes_in", "bytes_out", "duration_us",
                        "upstream", "route", "revision", "request_id"]
     /// The one stream field of an entry.
     static let field = "json"
@@ -111,23 +111,45 @@ struct AccessLogEncoder: Sendable {
     /// unless a path or host is long); the object moves when its length needs another count.
     private static let guessedLengthDigits = 3
 
+    /// Encoded text of the values that repeat from entry to entry, with the values it was made
+    /// from: a keep-alive connection's client and host, a route's upstream, name and revision.
+    /// A writer keeps one (it is not shared between threads); an entry whose values are the same
+    /// copies the bytes instead of escaping the values again. Strings compare cheaply here: the
+    /// same value mostly arrives as the very same string.
+    struct Memo {
+        fileprivate var client = "", host = ""
+        /// `<client>","host":"<host>","method":"`, escaped.
+        fileprivate var clientHost: [UInt8]?
+        fileprivate var upstream = "", route = "", revision = ""
+        /// `,"upstream":"<upstream>","route":"<route>","revision":"<revision>","request_id":"`, escaped.
+        fileprivate var target: [UInt8]?
+
+        init() {}
+    }
+
     init(streamKey: String, maxStreamLength: Int, replica: String) {
         var head = Array("*8\r\n".utf8)
         for text in ["XADD", streamKey, "MAXLEN", "~", String(maxStreamLength), "*", Self.field] { RESPPipe.appendBulk(&head, text) }
         self.head = head
-        var middle = Array(",\"replica\":\"".utf8)
-        middle.reserveCapacity(6 * replica.utf8.count + 30)
-        Self.withBytes(replica) { bytes in
-            for byte in bytes { Self.appendEscaped(byte, to: &middle) }
+        self.replica = Self.escaped([",\"replica\":\"", replica, "\",\"client\":\""], escaping: [1])
+    }
+
+    /// `parts` joined, those at `escaping` escaped as JSON text.
+    private static func escaped(_ parts: [String], escaping: Set<Int>) -> [UInt8] {
+        let bound = parts.reduce(0) { $0 + 6 * $1.utf8.count } + 8
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            var out = ByteCursor(position: buffer.baseAddress!)
+            for (index, part) in parts.enumerated() {
+                if escaping.contains(index) { out.jsonText(part) } else { out.utf8(part) }
+            }
+            count = out.position - buffer.baseAddress!
         }
-        middle += Array("\",\"client\":\"".utf8)
-        self.replica = middle
     }
 
     /// Appends one entry to `batch`. `seconds` and `milliseconds` are the wall-clock time.
-    func append(to batch: AccessLogBatch, seconds: Int, milliseconds: Int, client: String, method: String, host: String,
-                path: LogPath, status: Int, bytesIn: Int, bytesOut: Int, durationMicroseconds: Int, upstream: String,
-                route: String, revision: String, requestID: RequestID) {
+    func append(to batch: AccessLogBatch, memo: inout Memo, seconds: Int, milliseconds: Int, client: String, method: String,
+                host: String, path: LogPath, status: Int, bytesIn: Int, bytesOut: Int, durationMicroseconds: Int,
+                upstream: String, route: String, revision: String, requestID: RequestID) {
         let query = path.query.flatMap { $0.isEmpty ? nil : $0 }
         let variable = client.utf8.count + method.utf8.count + host.utf8.count + path.path.utf8.count
             + (query?.utf8.count ?? 0) + upstream.utf8.count + route.utf8.count + revision.utf8.count + requestID.utf8Count
@@ -144,11 +166,12 @@ struct AccessLogEncoder: Sendable {
         out.byte(UInt8(ascii: "."))
         out.decimal(min(max(0, milliseconds), 999), digits: 3)
         replica.withUnsafeBufferPointer { out.raw($0) }
-        out.jsonText(client)
-        out.raw("\",\"method\":\"")
+        if memo.clientHost == nil || client != memo.client || host != memo.host {
+            (memo.client, memo.host) = (client, host)
+            memo.clientHost = Self.escaped([client, "\",\"host\":\"", host, "\",\"method\":\""], escaping: [0, 2])
+        }
+        out.raw(memo.clientHost!)
         out.jsonText(method)
-        out.raw("\",\"host\":\"")
-        out.jsonText(host)
         out.raw("\",\"path\":\"")
         out.jsonText(path.path)
         if let query {
@@ -171,13 +194,12 @@ struct AccessLogEncoder: Sendable {
         out.number(bytesOut)
         out.raw(",\"duration_us\":")
         out.number(durationMicroseconds)
-        out.raw(",\"upstream\":\"")
-        out.jsonText(upstream)
-        out.raw("\",\"route\":\"")
-        out.jsonText(route)
-        out.raw("\",\"revision\":\"")
-        out.jsonText(revision)
-        out.raw("\",\"request_id\":\"")
+        if memo.target == nil || upstream != memo.upstream || route != memo.route || revision != memo.revision {
+            (memo.upstream, memo.route, memo.revision) = (upstream, route, revision)
+            memo.target = Self.escaped([",\"upstream\":\"", upstream, "\",\"route\":\"", route, "\",\"revision\":\"", revision,
+                                        "\",\"request_id\":\""], escaping: [1, 3, 5])
+        }
+        out.raw(memo.target!)
         requestID.writeJSON(to: &out)
         out.raw("\"}")
 
@@ -227,14 +249,6 @@ struct AccessLogEncoder: Sendable {
     static func withBytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
         return Array(text.utf8).withUnsafeBufferPointer(body)
-    }
-
-    private static func appendEscaped(_ byte: UInt8, to output: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 6) { scratch in
-            var cursor = ByteCursor(position: scratch.baseAddress!)
-            cursor.jsonByte(byte)
-            output.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress!, count: cursor.position - scratch.baseAddress!))
-        }
     }
 }
 

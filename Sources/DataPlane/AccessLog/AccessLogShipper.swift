@@ -162,6 +162,7 @@ final class AccessLogWriter: @unchecked Sendable {
     private let encoder: AccessLogEncoder
     private let batchSize: Int
     private var batch = AccessLogBatch(capacity: 64 * 1024)
+    private var memo = AccessLogEncoder.Memo()
     private var flushScheduled = false
 
     init(shipper: AccessLogShipper, eventLoop: EventLoop) {
@@ -176,7 +177,7 @@ final class AccessLogWriter: @unchecked Sendable {
                 durationMicroseconds: Int, upstream: String, route: String, revision: String, requestID: RequestID) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        encoder.append(to: batch, seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000, client: client, method: method,
+        encoder.append(to: batch, memo: &memo, seconds: now.tv_sec, milliseconds: now.tv_nsec / 1_000_000, client: client, method: method,
                        host: host, path: path, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
                        durationMicroseconds: durationMicroseconds, upstream: upstream, route: route, revision: revision,
                        requestID: requestID)
