@@ -86,10 +86,9 @@ extension ByteCursor {
 
 /// Encodes access-log entries straight into RESP on the event loop that served the request: each
 /// is `XADD <key> MAXLEN ~ <cap> * json <object>`, one stream field holding the entry as a JSON
-/// object (`time`, `replica`, `client`, `method`, `host`, `path`, `status`, `bytes_in`,
-/// `bytes_out`, `duration_us`, `upstream`, `route`, `revision`, `request_id`). No entry struct, no
-/// field array, no `String` per number; what every entry shares (command, key, cap, replica) is
-/// laid out once.
+/// object with the `keys`. No entry struct, no field array, no `String` per number; what every
+/// entry shares (command, key, cap, replica) is laid out once, and what repeats is remembered
+/// (`Memo`).
 ///
 /// One field rather than one per value: Redis parses every argument of a command into an object
 /// of its own and stores each value apart, so an entry of 14 fields cost its single thread

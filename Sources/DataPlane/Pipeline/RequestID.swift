@@ -12,7 +12,11 @@ struct RequestID: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringC
 
     init(_ text: String) { form = .text(text) }
     init(stringLiteral text: String) { form = .text(text) }
-    init(stem: String, sequence: UInt64) { form = .made(stem: stem, sequence: sequence) }
+    init(stem: String, sequence: UInt64) {
+        assert(stem.utf8.allSatisfy { $0 == UInt8(ascii: "-") || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) },
+               "a made request id's stem is written to JSON unescaped")
+        form = .made(stem: stem, sequence: sequence)
+    }
 
     /// Hex digits of a sequence number (at least one).
     @inline(__always) static func hexDigitCount(_ value: UInt64) -> Int { max(1, (64 - value.leadingZeroBitCount + 3) / 4) }
@@ -30,29 +34,22 @@ struct RequestID: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringC
         case .text(let text): cursor.utf8(text)
         case .made(let stem, let sequence):
             cursor.utf8(stem)
-            Self.writeHex(sequence, to: &cursor)
+            let digits = Self.hexDigitCount(sequence)
+            var value = sequence
+            for position in stride(from: digits - 1, through: 0, by: -1) {
+                let nibble = UInt8(truncatingIfNeeded: value & 0xf)
+                cursor.position[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                value >>= 4
+            }
+            cursor.position += digits
         }
     }
 
-    /// Writes the id as JSON text (without quotes; up to six bytes for each of `utf8Count`).
+    /// Writes the id as JSON text, without quotes (up to six bytes for each of `utf8Count`). Only
+    /// an id the client sent can need escaping: a made one is the proxy's own hex digits, loop
+    /// number and dashes (checked in `init(stem:sequence:)`).
     @inline(__always) func writeJSON(to cursor: inout ByteCursor) {
-        switch form {
-        case .text(let text): cursor.jsonText(text)
-        case .made(let stem, let sequence):
-            cursor.jsonText(stem)
-            Self.writeHex(sequence, to: &cursor)
-        }
-    }
-
-    @inline(__always) private static func writeHex(_ sequence: UInt64, to cursor: inout ByteCursor) {
-        let digits = hexDigitCount(sequence)
-        var value = sequence
-        for position in stride(from: digits - 1, through: 0, by: -1) {
-            let nibble = UInt8(truncatingIfNeeded: value & 0xf)
-            cursor.position[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
-            value >>= 4
-        }
-        cursor.position += digits
+        if case .text(let text) = form { cursor.jsonText(text) } else { write(to: &cursor) }
     }
 
     var description: String {
