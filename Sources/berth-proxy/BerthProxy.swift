@@ -70,6 +70,11 @@ struct BerthProxy: ParsableCommand {
     @Flag(name: .customLong("no-access-log"), help: "Do not write the access log to Redis (it is on by default).")
     var noAccessLog = false
 
+    @Option(name: .customLong("access-log-max-entries"),
+            help: ArgumentHelp("About how many entries the access log stream keeps (XADD MAXLEN ~); each takes about 340 bytes of Redis memory.",
+                               valueName: "n"))
+    var accessLogMaxEntries: Int = 100_000
+
     @Option(name: .customLong("upstream-timeout"), help: "Seconds from the end of a request to the upstream's response head (504 after).")
     var upstreamTimeout: Int = 60
 
@@ -85,6 +90,7 @@ struct BerthProxy: ParsableCommand {
             throw ValidationError("--auth-ca-file \(authCAFile) cannot be read")
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if accessLogMaxEntries < 1 { throw ValidationError("--access-log-max-entries must be at least 1 (use --no-access-log to write none)") }
         for cidr in proxyProtocolTrusted {
             if case .failure = CIDR.parse(cidr) { throw ValidationError("--proxy-protocol-trusted \(cidr) is not a CIDR such as 10.0.0.0/24") }
         }
@@ -120,6 +126,7 @@ struct BerthProxy: ParsableCommand {
         options.admin = BerthProxy.socketAddress(admin)
         options.threads = threads
         options.accessLog = !noAccessLog
+        options.accessLogMaxEntries = accessLogMaxEntries
         options.configuration = configuration
         let proxy = EmbeddedProxy(options: options)
         try proxy.start()

@@ -208,6 +208,34 @@ extension ProxyEndToEndTests {
             }
         }
 
+        /// `--access-log-max-entries` reaches every XADD: Redis trims the stream in whole nodes
+        /// (100 entries by default), so it holds about the cap, not everything logged.
+        @Test func theAccessLogStreamKeepsAboutAsManyEntriesAsItIsTold() throws {
+            let env = try ProxyEnvironment()
+            defer { env.close() }
+            let web = try env.http("web")
+            try env.apply(Self.base(web))
+            let proxy = try env.proxy(["--access-log-max-entries", "20"])
+            var lastID: String?
+            for _ in 0..<250 {
+                let response = try httpRequest(port: proxy.httpPort, "/", host: shopHost)
+                #expect(response.status == 200)
+                lastID = response.echo?.header("x-request-id").first
+            }
+            let redis = try env.redisConnection()
+            // Every entry has been shipped once the last request's is in the stream.
+            let shipped = eventually(timeout: 5) {
+                let reply = (try? redis.send(["XREVRANGE", "berth:log:requests", "+", "-", "COUNT", "1"]).array) ?? []
+                return lastID != nil && AccessLogTests.entries(reply).first?["request_id"] == lastID
+            }
+            #expect(shipped, "the last request's entry never reached the stream")
+            let length = try #require(try redis.send(["XLEN", "berth:log:requests"]).integer)
+            #expect(length >= 20 && length <= 120, "250 entries logged with a cap of 20 left \(length) in the stream")
+
+            let refusal = #expect(throws: (any Error).self) { try env.proxy(["--access-log-max-entries", "0"]) }
+            #expect(refusal.map { "\($0)".contains("--access-log-max-entries must be at least 1") } == true, "\(String(describing: refusal))")
+        }
+
         @Test func metricsCountRequestsByRouteAndStatus() throws {
             let env = try ProxyEnvironment()
             defer { env.close() }

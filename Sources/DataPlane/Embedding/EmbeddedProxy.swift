@@ -17,6 +17,8 @@ public final class EmbeddedProxy: @unchecked Sendable {
         public var admin: SocketAddress?
         public var threads = 1
         public var accessLog = true
+        /// Approximate cap on the access log stream's length (see `AccessLogShipper.Configuration`).
+        public var accessLogMaxEntries = 100_000
         public var configuration = ProxyConfiguration()
 
         public init(redisURL: RedisURL, replicaID: String, http: [SocketAddress]) {
@@ -47,8 +49,10 @@ public final class EmbeddedProxy: @unchecked Sendable {
         let certificates = options.https.isEmpty ? nil : CertificateStore(defaultName: options.defaultCertificate)
         watcher.certificates = certificates
         self.watcher = watcher
-        let accessLog = AccessLogShipper(configuration: .init(redisURL: options.redisURL, streamKey: options.prefix + "log:requests",
-                                                                     replica: options.replicaID))
+        var logConfiguration = AccessLogShipper.Configuration(redisURL: options.redisURL, streamKey: options.prefix + "log:requests",
+                                                              replica: options.replicaID)
+        logConfiguration.maxStreamLength = options.accessLogMaxEntries
+        let accessLog = AccessLogShipper(configuration: logConfiguration)
         self.accessLog = accessLog
         let metrics = ProxyMetrics()
         services = ProxyServices(configuration: options.configuration, group: group, metrics: metrics,
