@@ -73,7 +73,7 @@ struct BerthProxy: ParsableCommand {
     @Option(name: .customLong("access-log-max-entries"),
             help: ArgumentHelp("About how many entries the access log stream keeps (XADD MAXLEN ~); each takes about 340 bytes of Redis memory.",
                                valueName: "n"))
-    var accessLogMaxEntries: Int = 100_000
+    var accessLogMaxEntries: Int = AccessLogShipper.Configuration.defaultMaxStreamLength
 
     @Option(name: .customLong("upstream-timeout"), help: "Seconds from the end of a request to the upstream's response head (504 after).")
     var upstreamTimeout: Int = 60

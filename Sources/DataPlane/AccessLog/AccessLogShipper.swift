@@ -24,7 +24,9 @@ public final class AccessLogShipper: @unchecked Sendable {
         /// How long an entry may wait in a loop's batch when traffic is too low to fill it.
         public var flushInterval = TimeAmount.milliseconds(100)
         /// Approximate cap on the stream's length (XADD MAXLEN ~).
-        public var maxStreamLength = 100_000
+        public var maxStreamLength = Configuration.defaultMaxStreamLength
+        /// About 34 MB of Redis memory at some 340 bytes an entry.
+        public static let defaultMaxStreamLength = 100_000
 
         public init(redisURL: RedisURL, streamKey: String, replica: String) {
             self.redisURL = redisURL

@@ -18,7 +18,7 @@ public final class EmbeddedProxy: @unchecked Sendable {
         public var threads = 1
         public var accessLog = true
         /// Approximate cap on the access log stream's length (see `AccessLogShipper.Configuration`).
-        public var accessLogMaxEntries = 100_000
+        public var accessLogMaxEntries = AccessLogShipper.Configuration.defaultMaxStreamLength
         public var configuration = ProxyConfiguration()
 
         public init(redisURL: RedisURL, replicaID: String, http: [SocketAddress]) {
