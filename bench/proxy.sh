@@ -34,6 +34,7 @@ trap cleanup EXIT
 
 UP=$(free_port); NGX=$(free_port); HAP=$(free_port); CAD=$(free_port); BER=$(free_port); ADM=$(free_port); RDS=$(free_port)
 BNL=$(free_port); ADM2=$(free_port); NGXNB=$(free_port); RLY=$(free_port); NGXLOG=$(free_port)
+NGXFWD=$(free_port); NGXFWDLOG=$(free_port)
 
 # Upstream: nginx, one worker, tiny body and a 1 MiB file.
 upstream_conf "$WORK" "$UP"
@@ -45,7 +46,15 @@ nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!); UP_PID=$!
 # nginx with `proxy_buffering off` runs as nginx-nobuf, and one that writes its access log (its
 # default: every request, combined format, to a file) as nginx-log: berth-proxy logs every request
 # by default too, so nginx-log is its like-for-like peer and plain nginx that of berth-nolog.
-for variant in ngx:$NGX: ngxnb:$NGXNB:"proxy_buffering off;" ngxlog:$NGXLOG:"access_log $WORK/ngxlog/access.log;"; do
+# Plain nginx sends the upstream the client's headers and nothing more, while berth-proxy must
+# also set X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id and
+# keep Host (which the upstream then parses too). nginx-fwd is nginx configured to send the same
+# headers, as an nginx in front of applications usually is, and nginx-fwd-log that nginx writing
+# its access log: the peers doing berth-proxy's work, run on /small only.
+FORWARDED='proxy_set_header Host $http_host; proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Real-IP $remote_addr;'
+FORWARDED+=' proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Request-Id $request_id;'
+for variant in ngx:$NGX: ngxnb:$NGXNB:"proxy_buffering off;" ngxlog:$NGXLOG:"access_log $WORK/ngxlog/access.log;" \
+    ngxfwd:$NGXFWD:"$FORWARDED" ngxfwdlog:$NGXFWDLOG:"$FORWARDED access_log $WORK/ngxfwdlog/access.log;"; do
   IFS=: read -r dir port extra <<<"$variant"
   mkdir -p "$WORK/$dir"
   cat > "$WORK/$dir/nginx.conf" <<CONF
@@ -106,7 +115,7 @@ apply_bench_route "$WORK" "$RDS" "$UP" "$BIN/berth"
 # its own and how much of berth-proxy's CPU is its own HTTP work.
 "$BIN/berth-bench-relay" "$RLY" "$UP" & PIDS+=($!); RLY_PID=$!
 
-for port in $UP $NGX $NGXNB $NGXLOG $HAP $CAD $BER $BNL $RLY; do
+for port in $UP $NGX $NGXNB $NGXLOG $NGXFWD $NGXFWDLOG $HAP $CAD $BER $BNL $RLY; do
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "http://127.0.0.1:$port/small" || { echo "port $port does not answer" >&2; exit 1; }
 done
@@ -120,6 +129,8 @@ pids_of() {
     nginx) pgrep -P "$NGX_PID" ;;
     nginx-nobuf) pgrep -P "$NGXNB_PID" ;;
     nginx-log) pgrep -P "$NGXLOG_PID" ;;
+    nginx-fwd) pgrep -P "$NGXFWD_PID" ;;
+    nginx-fwd-log) pgrep -P "$NGXFWDLOG_PID" ;;
     haproxy) echo "$HAP_PID" ;;
     caddy) echo "$CAD_PID" ;;
     berth-proxy) echo "$BER_PID $RDS_PID" ;;
@@ -146,11 +157,15 @@ run() { # name port path
 
 RESULTS="$WORK/results"
 : > "$RESULTS"
-TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-log:$NGXLOG" "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
+TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "nginx-log:$NGXLOG" "nginx-fwd:$NGXFWD" "nginx-fwd-log:$NGXFWDLOG"
+         "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
+# Targets run on /small only (their difference from nginx is in the request head).
+small_only() { [[ "$1" == nginx-fwd* ]]; }
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS…" >&2
   for path in /small /big; do
     for target in "${TARGETS[@]}"; do
+      [ "$path" = /big ] && small_only "${target%%:*}" && continue
       run "${target%%:*}" "${target##*:}" "$path" | sed "s/^/$round /" >> "$RESULTS"
     done
   done
@@ -161,15 +176,17 @@ values() { awk -v n="$1" -v p="$2" -v c="$3" '$2==n && $3==p { print $c }' "$RES
 
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores; median of $ROUNDS rounds"
-printf "%-12s %-6s %10s %17s %9s %9s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req"
+printf "%-13s %-6s %10s %17s %9s %9s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req"
 # berth-nolog = berth-proxy --no-access-log; nginx-log = nginx writing its access log to a file;
+# nginx-fwd(-log) = nginx setting the forwarding headers berth-proxy sets (and logging);
 # nginx-nobuf = nginx with proxy_buffering off;
 # nio-relay = bare SwiftNIO TCP relay (no HTTP), the floor for any proxy built on SwiftNIO
 for path in /small /big; do
   for target in "${TARGETS[@]}"; do
     name=${target%%:*}
+    [ "$path" = /big ] && small_only "$name" && continue
     errors=$(awk -v n="$name" -v p="$path" '$2==n && $3==p && NF > 7 { for (i = 8; i <= NF; i++) printf "%s ", $i; print "" }' "$RESULTS" | sort -u | tr '\n' ' ')
-    printf "%-12s %-6s %10.0f %17s %9s %9s %11s %s\n" "$name" "$path" "$(values "$name" "$path" 4 | median)" \
+    printf "%-13s %-6s %10.0f %17s %9s %9s %11s %s\n" "$name" "$path" "$(values "$name" "$path" 4 | median)" \
       "($(values "$name" "$path" 4 | range %.0f))" "$(values "$name" "$path" 5 | median)" "$(values "$name" "$path" 6 | median)" \
       "$(values "$name" "$path" 7 | median)" "$errors"
   done
@@ -181,12 +198,12 @@ ratios() { awk -v n="$1" -v q="$2" -v p="$3" -v c="$4" '$3==p && $2==n { own[$1]
   END { for (r in own) if (peer[r] > 0) printf "%.3f\n", own[r] / peer[r] }' "$RESULTS"; }
 for berth in berth-proxy berth-nolog nio-relay; do
   for path in /small /big; do
-    for peer in nginx nginx-log haproxy caddy; do
+    for peer in nginx nginx-log nginx-fwd nginx-fwd-log haproxy caddy; do
       [ "$berth" = nio-relay ] && [ "$peer" != nginx ] && continue
+      [ "$path" = /big ] && small_only "$peer" && continue
       # Each berth-proxy against the nginx that logs as it does.
-      [ "$berth" = berth-proxy ] && [ "$peer" = nginx ] && continue
-      [ "$berth" != berth-proxy ] && [ "$peer" = nginx-log ] && continue
-      printf "  %-11s %-6s vs %-8s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f\n" "$berth" "$path" "$peer" \
+      case "$berth:$peer" in berth-proxy:nginx | berth-proxy:nginx-fwd | berth-nolog:nginx-log | berth-nolog:nginx-fwd-log) continue ;; esac
+      printf "  %-11s %-6s vs %-13s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f\n" "$berth" "$path" "$peer" \
         "$(ratios "$berth" "$peer" "$path" 4 | median)" "$(ratios "$berth" "$peer" "$path" 4 | range %.2f)" \
         "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)"
     done
