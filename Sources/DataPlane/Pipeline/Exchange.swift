@@ -16,7 +16,7 @@ final class Exchange {
     let route: String
     let revision: String
     let requestID: RequestID
-    let start = NIODeadline.now()
+    let start: NIODeadline
     /// The request head for the upstream, as bytes: kept for a retry on a fresh connection until
     /// the response begins, then handed back to the connection for its next request head.
     var upstreamHead: ByteBuffer?
@@ -49,8 +49,9 @@ final class Exchange {
     var bytesOut = 0
 
     init(method: String, clientMinorVersion: Int, host: String, logPath: LogPath, route: String, revision: String,
-         requestID: RequestID, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool, clientKeepAlive: Bool,
-         hasBody: Bool) {
+         requestID: RequestID, start: NIODeadline, upstreamHead: ByteBuffer, endpoints: [Endpoint], isUpgrade: Bool,
+         clientKeepAlive: Bool, hasBody: Bool) {
+        self.start = start
         self.method = method
         self.clientMinorVersion = clientMinorVersion
         self.host = host

@@ -188,6 +188,8 @@ extension ProxyHandler {
             }
             if !clientWritable { exchange.upstreamHandler?.setPaused(true) }
         case .end:
+            eventTime = .now()
+            defer { eventTime = nil }
             exchange.responseEnded = true
             writePendingHead(context)
             if exchange.responseBody == .rechunked { writeToClient(context, Self.lastChunk) }

@@ -188,8 +188,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
     var timerDue: NIODeadline?
 
+    /// When the event being handled (a client read, the end of an upstream response) began: the
+    /// clock is read once for it, and the timers it arms, the exchange it starts and the log entry
+    /// it finishes share that reading (a request armed three timers and read the clock five
+    /// times). Nil outside such an event; `now` then reads the clock.
+    var eventTime: NIODeadline?
+    var now: NIODeadline { eventTime ?? .now() }
+
     func armTimer(_ amount: TimeAmount, reason: TimerReason) {
-        let due = NIODeadline.now() + amount
+        let due = now + amount
         deadline = due
         deadlineReason = reason
         if let timerDue, timerDue <= due { return }  // the pending task will re-arm itself
@@ -233,6 +240,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // After a response that closes the connection, nothing more from this client is routed:
         // a request smuggled behind a refused one must never reach an upstream.
         if closing { return }
+        eventTime = .now()
+        defer { eventTime = nil }
         bytesArrived()
         inbound.accumulate(unwrapInboundIn(data))
         drain()
