@@ -100,12 +100,13 @@ enum HeadWriter {
                     cursor.raw(UnsafeRawBufferPointer(rebasing: raw[field.line]))
                 }
                 if !rewrite.addLines.isEmpty { cursor.raw(rewrite.addLines) }
+                // Otherwise no Connection header at all: the request line says HTTP/1.1, whose
+                // connections persist unless one side says `close` (RFC 9112 §9.3), so
+                // `keep-alive` would be one more line for every upstream to parse.
                 if rewrite.upgrade, let upgradeValue {
                     cursor.raw("Connection: upgrade\r\nUpgrade: ")
                     cursor.raw(UnsafeRawBufferPointer(rebasing: raw[upgradeValue]))
                     cursor.crlf()
-                } else {
-                    cursor.raw("Connection: keep-alive\r\n")
                 }
                 cursor.raw(rewrite.forwarding)
                 if let hostValue {
