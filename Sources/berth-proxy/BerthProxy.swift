@@ -71,7 +71,7 @@ struct BerthProxy: ParsableCommand {
     var noAccessLog = false
 
     @Option(name: .customLong("access-log-max-entries"),
-            help: ArgumentHelp("About how many entries the access log stream keeps (XADD MAXLEN ~); each takes about 340 bytes of Redis memory.",
+            help: ArgumentHelp("About how many entries the access log stream keeps (XTRIM MAXLEN ~ after each batch of entries); each takes about 340 bytes of Redis memory.",
                                valueName: "n"))
     var accessLogMaxEntries: Int = AccessLogShipper.Configuration.defaultMaxStreamLength
 

@@ -25,7 +25,7 @@ import TestSupport
             + #""path":"/straße/ä?q&page&&flag","status":200,"bytes_in":0,"bytes_out":12345,"duration_us":987,"#
             + #""upstream":"[::1]:8080","route":"wéb","revision":"abc123","request_id":"ff-0-1"}"#
         // Bulk lengths count bytes, not characters.
-        let expected = "*8\r\n$4\r\nXADD\r\n$18\r\nberth:log:requests\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$6\r\n100000\r\n$1\r\n*\r\n"
+        let expected = "*5\r\n$4\r\nXADD\r\n$18\r\nberth:log:requests\r\n$1\r\n*\r\n"
             + "$4\r\njson\r\n$\(object.utf8.count)\r\n\(object)\r\n"
         #expect(Array(batch.bytes) == Array(expected.utf8), "\(String(decoding: batch.bytes, as: UTF8.self).debugDescription)")
         #expect(batch.entryCount == 1)
@@ -37,6 +37,15 @@ import TestSupport
         let second = expected.replacingOccurrences(of: "1795000000.007", with: "1795000000.456")
         #expect(Array(batch.bytes) == Array((expected + second).utf8))
         #expect(batch.entryCount == 2)
+
+        // The batch ends with one trim of the stream to its cap, whatever asks for it twice.
+        let trim = "*5\r\n$5\r\nXTRIM\r\n$18\r\nberth:log:requests\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$6\r\n100000\r\n"
+        Self.encoder.appendTrim(to: batch)
+        Self.encoder.appendTrim(to: batch)
+        #expect(Array(batch.bytes) == Array((expected + second + trim).utf8))
+        #expect(batch.trimmed && batch.entryCount == 2)
+        batch.reset()
+        #expect(!batch.trimmed && batch.byteCount == 0 && batch.entryCount == 0)
     }
 
     /// The JSON objects of the XADDs in `batch`, decoded by Foundation's parser (each entry's bulk

@@ -181,13 +181,16 @@ extension ProxyEndToEndTests {
                                      headers: [("Authorization", "Bearer hunter2"), ("Cookie", "session=cookie-secret")])
             #expect(ok.status == 200)
             #expect(try httpRequest(port: proxy.httpPort, "/", host: "unknown.example.test").status == 404)
+            // An upstream that takes 300 ms: the entry's duration spans it (the proxy reads the
+            // clock once per event and shares the reading, so a stale one would show here).
+            #expect(try httpRequest(port: proxy.httpPort, "/delay?ms=300", host: shopHost).status == 200)
 
             let redis = try env.redisConnection()
             var entries: [[String: String]] = []
             let arrived = eventually(timeout: 5) {
                 let reply = (try? redis.send(["XRANGE", "berth:log:requests", "-", "+"]).array) ?? []
                 entries = AccessLogTests.entries(reply)
-                return entries.count >= 2
+                return entries.count >= 3
             }
             #expect(arrived, "entries: \(entries)")
             let search = try #require(entries.first { $0["path"]?.hasPrefix("/search") == true }, "\(entries)")
@@ -202,6 +205,11 @@ extension ProxyEndToEndTests {
                     "the logged request id is the one sent upstream: \(search)")
             let unknown = try #require(entries.first { $0["host"] == "unknown.example.test" }, "\(entries)")
             #expect(unknown["status"] == "404")
+            let delayed = try #require(entries.first { $0["path"] == "/delay?ms" }, "\(entries)")
+            let delayedMicroseconds = try #require(delayed["duration_us"].flatMap { Int($0) }, "\(delayed)")
+            #expect(delayedMicroseconds >= 300_000 && delayedMicroseconds < 10_000_000, "\(delayed)")
+            let searchMicroseconds = try #require(search["duration_us"].flatMap { Int($0) }, "\(search)")
+            #expect(searchMicroseconds > 0 && searchMicroseconds < delayedMicroseconds, "\(search)")
             let everything = entries.flatMap { $0.values }.joined(separator: " ")
             for secret in ["secret-token", "hunter2", "cookie-secret", "Bearer"] {
                 #expect(!everything.contains(secret), "\(secret) leaked into the access log")

@@ -21,6 +21,8 @@ final class AccessLogBatch: @unchecked Sendable {
     private(set) var capacity: Int
     var byteCount = 0
     var entryCount = 0
+    /// The batch ends with the stream's XTRIM (one more reply to read after the entries').
+    var trimmed = false
 
     init(capacity: Int) {
         base = .allocate(capacity: capacity)
@@ -49,6 +51,7 @@ final class AccessLogBatch: @unchecked Sendable {
     func reset() {
         byteCount = 0
         entryCount = 0
+        trimmed = false
     }
 }
 
@@ -85,7 +88,7 @@ extension ByteCursor {
 }
 
 /// Encodes access-log entries straight into RESP on the event loop that served the request: each
-/// is `XADD <key> MAXLEN ~ <cap> * json <object>`, one stream field holding the entry as a JSON
+/// is `XADD <key> * json <object>`, one stream field holding the entry as a JSON
 /// object with the `keys`. No entry struct, no field array, no `String` per number; what every
 /// entry shares (command, key, cap, replica) is laid out once, and what repeats is remembered
 /// (`Memo`).
@@ -96,14 +99,22 @@ extension ByteCursor {
 /// Every replica logs to the one Redis, so that thread caps the whole fleet's request rate. The
 /// price is memory: Redis stores a field name once per stream node when entries repeat it, but the
 /// keys inside the JSON with every entry (about 340 bytes an entry against 170; the stream is capped).
+///
+/// The cap is one `XTRIM <key> MAXLEN ~ <cap>` at the end of each batch (`appendTrim`), not a
+/// `MAXLEN ~ <cap>` in every XADD: three arguments fewer per entry, and one trim check per batch
+/// instead of per entry, cost Redis 1.00–1.10 µs an entry against 1.20–1.40 µs (`redis-cli
+/// --pipe`, 200,000 entries, a trim every 50). The stream can exceed the cap by one batch
+/// between trims; `~` trimming lets it exceed the cap by up to a stream node (100 entries) anyway.
 struct AccessLogEncoder: Sendable {
     /// The keys of an entry's JSON object, in order.
     static let keys = ["time", "replica", "client", "host", "method", "path", "status", "bytes_in", "bytes_out", "duration_us",
                        "upstream", "route", "revision", "request_id"]
     /// The one stream field of an entry.
     static let field = "json"
-    /// Everything before the entry's bulk length: `*8 XADD <key> MAXLEN ~ <cap> * json`.
+    /// Everything before the entry's bulk length: `*5 XADD <key> * json`.
     let head: [UInt8]
+    /// `*5 XTRIM <key> MAXLEN ~ <cap>`, the end of every batch.
+    let trim: [UInt8]
     /// Between the time and the client address: `,"replica":"<id>","client":"`.
     let replica: [UInt8]
     /// Keys, quotes, the timestamp, four numbers and the bulk header take less than this.
@@ -129,9 +140,12 @@ struct AccessLogEncoder: Sendable {
     }
 
     init(streamKey: String, maxStreamLength: Int, replica: String) {
-        var head = Array("*8\r\n".utf8)
-        for text in ["XADD", streamKey, "MAXLEN", "~", String(maxStreamLength), "*", Self.field] { RESPPipe.appendBulk(&head, text) }
+        var head = Array("*5\r\n".utf8)
+        for text in ["XADD", streamKey, "*", Self.field] { RESPPipe.appendBulk(&head, text) }
         self.head = head
+        var trim = Array("*5\r\n".utf8)
+        for text in ["XTRIM", streamKey, "MAXLEN", "~", String(maxStreamLength)] { RESPPipe.appendBulk(&trim, text) }
+        self.trim = trim
         self.replica = Self.escaped([",\"replica\":\"", replica, "\",\"client\":\""], escaping: [1])
     }
 
@@ -145,6 +159,15 @@ struct AccessLogEncoder: Sendable {
             }
             count = out.position - buffer.baseAddress!
         }
+    }
+
+    /// Ends `batch` with the stream's trim to its cap (once, when the batch is handed over).
+    func appendTrim(to batch: AccessLogBatch) {
+        guard !batch.trimmed else { return }
+        let start = batch.reserve(trim.count)
+        trim.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: $0.count) }
+        batch.byteCount += trim.count
+        batch.trimmed = true
     }
 
     /// Appends one entry to `batch`. `seconds` and `milliseconds` are the wall-clock time.

@@ -23,7 +23,7 @@ public final class AccessLogShipper: @unchecked Sendable {
         public var batchSize = 50
         /// How long an entry may wait in a loop's batch when traffic is too low to fill it.
         public var flushInterval = TimeAmount.milliseconds(100)
-        /// Approximate cap on the stream's length (XADD MAXLEN ~).
+        /// Approximate cap on the stream's length (`XTRIM MAXLEN ~` after each batch).
         public var maxStreamLength = Configuration.defaultMaxStreamLength
         /// About 34 MB of Redis memory at some 340 bytes an entry.
         public static let defaultMaxStreamLength = 100_000
@@ -130,6 +130,8 @@ public final class AccessLogShipper: @unchecked Sendable {
                     if pipe == nil { pipe = try RESPPipe(url: configuration.redisURL, timeout: 2) }
                     try pipe!.write(batch.bytes)
                     let refused = try pipe!.readReplies(batch.entryCount)
+                    // The trim's reply (a count of entries removed) is no entry's: not counted.
+                    if batch.trimmed { _ = try pipe!.readReplies(1) }
                     shipped += batch.entryCount - refused
                     dropped += refused
                     backoff = 0.1
@@ -197,6 +199,7 @@ final class AccessLogWriter: @unchecked Sendable {
     /// Hands the current batch over, if it holds anything.
     func flush() {
         guard batch.entryCount > 0 else { return }
+        encoder.appendTrim(to: batch)
         batch = shipper.handOver(batch)
     }
 }
