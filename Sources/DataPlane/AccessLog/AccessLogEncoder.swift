@@ -90,7 +90,7 @@ extension ByteCursor {
 /// Encodes access-log entries straight into RESP on the event loop that served the request: each
 /// is `XADD <key> * json <object>`, one stream field holding the entry as a JSON
 /// object with the `keys`. No entry struct, no field array, no `String` per number; what every
-/// entry shares (command, key, cap, replica) is laid out once, and what repeats is remembered
+/// entry shares (command, key, replica) is laid out once, and what repeats is remembered
 /// (`Memo`).
 ///
 /// One field rather than one per value: Redis parses every argument of a command into an object
