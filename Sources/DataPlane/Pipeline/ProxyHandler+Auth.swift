@@ -180,7 +180,7 @@ extension ProxyHandler {
             services.nextRequestID(on: pool)
         }
         let exchange = Exchange(method: method, clientMinorVersion: head.minorVersion, host: host, logPath: logPath, route: route.entry.route,
-                                revision: matcher.document.revision, requestID: requestID, start: now, upstreamHead: upstreamHead,
+                                revision: matcher.document.revision, requestID: requestID, start: eventNow, upstreamHead: upstreamHead,
                                 endpoints: pool.order(target.endpoints, key: route.entry.route), isUpgrade: isUpgrade,
                                 clientKeepAlive: keepAlive, hasBody: hasBody)
         if isTLS { exchange.hsts = compiledHost.entry.hsts }

@@ -25,7 +25,7 @@ extension ProxyHandler {
             closing = true
             pauseReads()
         }
-        let start = exchange?.start ?? now
+        let start = exchange?.start ?? eventNow
         if close {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let promise = context.eventLoop.makePromise(of: Void.self)
@@ -51,7 +51,7 @@ extension ProxyHandler {
     /// entry is encoded into this loop's batch at once, from the strings the request already has.
     func record(status: Int, route: String, host: String, path: LogPath, method: String, start: NIODeadline,
                         bytesIn: Int, bytesOut: Int, upstream: String, revision: String, requestID: RequestID) {
-        let nanoseconds = (now - start).nanoseconds
+        let nanoseconds = (eventNow - start).nanoseconds
         pool.counters.requestFinished(route: route, status: status, seconds: Double(nanoseconds) / 1e9)
         pool.accessLog?.record(client: clientAddress, method: method, host: host, path: path, status: status, bytesIn: bytesIn,
                                bytesOut: bytesOut, durationMicroseconds: Int(nanoseconds / 1000), upstream: upstream, route: route,

@@ -191,12 +191,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// When the event being handled (a client read, the end of an upstream response) began: the
     /// clock is read once for it, and the timers it arms, the exchange it starts and the log entry
     /// it finishes share that reading (a request armed three timers and read the clock five
-    /// times). Nil outside such an event; `now` then reads the clock.
+    /// times). Nil outside such an event; `eventNow` then reads the clock. (Not named `now`:
+    /// the auth code's local `now` is wall-clock seconds, a different clock.)
     var eventTime: NIODeadline?
-    var now: NIODeadline { eventTime ?? .now() }
+    var eventNow: NIODeadline { eventTime ?? .now() }
 
     func armTimer(_ amount: TimeAmount, reason: TimerReason) {
-        let due = now + amount
+        let due = eventNow + amount
         deadline = due
         deadlineReason = reason
         if let timerDue, timerDue <= due { return }  // the pending task will re-arm itself
