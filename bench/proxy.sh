@@ -140,19 +140,27 @@ pids_of() {
 }
 cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
 TICK=$(getconf CLK_TCK)
+per_request() { awk -v t="$1" -v hz="$TICK" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }'; } # ticks requests
+# The upstream's CPU per request too: it shares the cores, and what a proxy sends it (berth-proxy's
+# five forwarding headers, say) is work the upstream does on every request. For the upstream's own
+# row it is the same figure as the target's.
+UP_WORKERS=$(pgrep -P "$UP_PID" | tr '\n' ' ')
 run() { # name port path
   local pids; pids=$(pids_of "$1")
   local before; before=$(cpu_ticks $pids)
+  local up_before; up_before=$(cpu_ticks $UP_WORKERS)
   local out; out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$2$3")
   local after; after=$(cpu_ticks $pids)
-  local rps p50 p99 errors requests cpu
+  local up_after; up_after=$(cpu_ticks $UP_WORKERS)
+  local rps p50 p99 errors requests cpu up_cpu
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
   p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+  cpu=$(per_request $((after - before)) "$requests")
+  up_cpu=$(per_request $((up_after - up_before)) "$requests")
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$1 $3 $rps $p50 $p99 $cpu ${errors:-}"
+  echo "$1 $3 $rps $p50 $p99 $cpu $up_cpu ${errors:-}"
 }
 
 RESULTS="$WORK/results"
@@ -171,12 +179,13 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# Values of column c (round is $1, name $2, path $3, req/s $4, p50 $5, p99 $6, cpu $7) for a name and path.
+# Values of column c (round is $1, name $2, path $3, req/s $4, p50 $5, p99 $6, cpu $7, upstream's
+# cpu $8) for a name and path.
 values() { awk -v n="$1" -v p="$2" -v c="$3" '$2==n && $3==p { print $c }' "$RESULTS"; }
 
 echo
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy, on $(nproc) cores; median of $ROUNDS rounds"
-printf "%-13s %-6s %10s %17s %9s %9s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req"
+printf "%-13s %-6s %10s %17s %9s %9s %11s %11s\n" target path "req/s" "(min-max)" "p50 ms" "p99 ms" "cpu us/req" "upstream's"
 # berth-nolog = berth-proxy --no-access-log; nginx-log = nginx writing its access log to a file;
 # nginx-fwd(-log) = nginx setting the forwarding headers berth-proxy sets (and logging);
 # nginx-nobuf = nginx with proxy_buffering off;
@@ -185,14 +194,15 @@ for path in /small /big; do
   for target in "${TARGETS[@]}"; do
     name=${target%%:*}
     [ "$path" = /big ] && small_only "$name" && continue
-    errors=$(awk -v n="$name" -v p="$path" '$2==n && $3==p && NF > 7 { for (i = 8; i <= NF; i++) printf "%s ", $i; print "" }' "$RESULTS" | sort -u | tr '\n' ' ')
-    printf "%-13s %-6s %10.0f %17s %9s %9s %11s %s\n" "$name" "$path" "$(values "$name" "$path" 4 | median)" \
+    errors=$(awk -v n="$name" -v p="$path" '$2==n && $3==p && NF > 8 { for (i = 9; i <= NF; i++) printf "%s ", $i; print "" }' "$RESULTS" | sort -u | tr '\n' ' ')
+    printf "%-13s %-6s %10.0f %17s %9s %9s %11s %11s %s\n" "$name" "$path" "$(values "$name" "$path" 4 | median)" \
       "($(values "$name" "$path" 4 | range %.0f))" "$(values "$name" "$path" 5 | median)" "$(values "$name" "$path" 6 | median)" \
-      "$(values "$name" "$path" 7 | median)" "$errors"
+      "$(values "$name" "$path" 7 | median)" "$(values "$name" "$path" 8 | median)" "$errors"
   done
 done
 echo
-echo "berth-proxy relative to each peer, within each round (median (min-max); throughput, p99 lower is better, CPU per request lower is better):"
+echo "berth-proxy relative to each peer, within each round (median (min-max); throughput, p99 lower is better, CPU per request lower is better,"
+echo "and the upstream's CPU per request while it served that proxy):"
 # ratio name peer path column: the per-round ratios of name's column to peer's.
 ratios() { awk -v n="$1" -v q="$2" -v p="$3" -v c="$4" '$3==p && $2==n { own[$1] = $c } $3==p && $2==q { peer[$1] = $c }
   END { for (r in own) if (peer[r] > 0) printf "%.3f\n", own[r] / peer[r] }' "$RESULTS"; }
@@ -203,9 +213,10 @@ for berth in berth-proxy berth-nolog nio-relay; do
       [ "$path" = /big ] && small_only "$peer" && continue
       # Each berth-proxy against the nginx that logs as it does.
       case "$berth:$peer" in berth-proxy:nginx | berth-proxy:nginx-fwd | berth-nolog:nginx-log | berth-nolog:nginx-fwd-log) continue ;; esac
-      printf "  %-11s %-6s vs %-13s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f\n" "$berth" "$path" "$peer" \
+      printf "  %-11s %-6s vs %-13s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f  upstream's x%.2f\n" "$berth" "$path" "$peer" \
         "$(ratios "$berth" "$peer" "$path" 4 | median)" "$(ratios "$berth" "$peer" "$path" 4 | range %.2f)" \
-        "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)"
+        "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)" \
+        "$(ratios "$berth" "$peer" "$path" 8 | median)"
     done
   done
 done
