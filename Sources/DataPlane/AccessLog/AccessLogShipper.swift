@@ -16,14 +16,15 @@ public final class AccessLogShipper: @unchecked Sendable {
         /// Entries handed over and not yet taken by the shipping thread, at most.
         public var capacity = 10_000
         /// Entries an event loop collects before handing its batch over. Each hand-over wakes
-        /// the shipping thread and costs a write and a read on the Redis connection; each batch is
-        /// one burst of Redis work. With one JSON field per entry (about 1.1 µs of Redis each),
-        /// 200 took less CPU per request than 50 in 12 of 13 interleaved wrk rounds on the
-        /// two-core bench machine (median 1.6 µs less, proxy and Redis together, with fewer context
-        /// switches) and served a median 4.5% more requests a second; 500 served fewer (its
-        /// bursts, some 0.5 ms of Redis work, leave requests waiting), as it did against 50 with
-        /// the older 14-field entries.
-        public var batchSize = 200
+        /// the shipping thread and costs a write and a read on the Redis connection, so small
+        /// batches cost CPU; each batch is one burst of Redis work (about 1.1 µs an entry), which
+        /// holds a core the proxy may be waiting for, so large ones cost tail latency. On the
+        /// two-core bench machine, in interleaved wrk rounds with the log on: 100 against 200
+        /// (14 rounds) served a median 3.3% more requests a second, with a lower p99 in 10 and
+        /// less CPU (proxy and Redis) in 9; 200 had beaten 50 on CPU (12 of 13 rounds), and 500
+        /// served fewer than either. Two full bench runs with 200 had the logged proxy's p99 at
+        /// ×1.11 of nginx logging with the same headers, against ×0.92–1.04 in three with 50.
+        public var batchSize = 100
         /// How long an entry may wait in a loop's batch when traffic is too low to fill it.
         public var flushInterval = TimeAmount.milliseconds(100)
         /// Approximate cap on the stream's length (`XTRIM MAXLEN ~` after each batch).
