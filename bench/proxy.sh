@@ -169,10 +169,14 @@ TARGETS=("upstream:$UP" "berth-proxy:$BER" "berth-nolog:$BNL" "nginx:$NGX" "ngin
          "nginx-nobuf:$NGXNB" "haproxy:$HAP" "caddy:$CAD" "nio-relay:$RLY")
 # Targets run on /small only (their difference from nginx is in the request head).
 small_only() { [[ "$1" == nginx-fwd* ]]; }
+# Each round starts one target further down the list: whatever drifts within a round (the
+# scheduler's placement of the processes on the two cores, Redis's stream growing to its cap)
+# does not always favour the same target.
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS…" >&2
   for path in /small /big; do
-    for target in "${TARGETS[@]}"; do
+    for index in "${!TARGETS[@]}"; do
+      target=${TARGETS[$(( (index + round - 1) % ${#TARGETS[@]} ))]}
       [ "$path" = /big ] && small_only "${target%%:*}" && continue
       run "${target%%:*}" "${target##*:}" "$path" | sed "s/^/$round /" >> "$RESULTS"
     done
@@ -206,6 +210,10 @@ echo "and the upstream's CPU per request while it served that proxy):"
 # ratio name peer path column: the per-round ratios of name's column to peer's.
 ratios() { awk -v n="$1" -v q="$2" -v p="$3" -v c="$4" '$3==p && $2==n { own[$1] = $c } $3==p && $2==q { peer[$1] = $c }
   END { for (r in own) if (peer[r] > 0) printf "%.3f\n", own[r] / peer[r] }' "$RESULTS"; }
+# ahead name peer path column: "k/n", the rounds in which name's column was above peer's.
+ahead() { ratios "$@" | awk '$1 > 1 { k++ } END { printf "%d/%d", k, NR }'; }
+# below name peer path column: "k/n", the rounds in which name's column was below peer's.
+below() { ratios "$@" | awk '$1 < 1 { k++ } END { printf "%d/%d", k, NR }'; }
 for berth in berth-proxy berth-nolog nio-relay; do
   for path in /small /big; do
     for peer in nginx nginx-log nginx-fwd nginx-fwd-log haproxy caddy; do
@@ -213,9 +221,10 @@ for berth in berth-proxy berth-nolog nio-relay; do
       [ "$path" = /big ] && small_only "$peer" && continue
       # Each berth-proxy against the nginx that logs as it does.
       case "$berth:$peer" in berth-proxy:nginx | berth-proxy:nginx-fwd | berth-nolog:nginx-log | berth-nolog:nginx-fwd-log) continue ;; esac
-      printf "  %-11s %-6s vs %-13s throughput x%.2f (%s)  p99 x%.2f  cpu/req x%.2f  upstream's x%.2f\n" "$berth" "$path" "$peer" \
+      printf "  %-11s %-6s vs %-13s throughput x%.2f (%s, ahead in %s)  p99 x%.2f (lower in %s)  cpu/req x%.2f  upstream's x%.2f\n" "$berth" "$path" "$peer" \
         "$(ratios "$berth" "$peer" "$path" 4 | median)" "$(ratios "$berth" "$peer" "$path" 4 | range %.2f)" \
-        "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(ratios "$berth" "$peer" "$path" 7 | median)" \
+        "$(ahead "$berth" "$peer" "$path" 4)" \
+        "$(ratios "$berth" "$peer" "$path" 6 | median)" "$(below "$berth" "$peer" "$path" 6)" "$(ratios "$berth" "$peer" "$path" 7 | median)" \
         "$(ratios "$berth" "$peer" "$path" 8 | median)"
     done
   done
