@@ -140,7 +140,7 @@ func fail(_ message: String, hint: String? = nil, code: Int32 = 1) -> ExitCode {
 func printError(_ error: Error) -> ExitCode {
     switch error {
     case let error as StateError: return fail(error.message, hint: error.hint)
-    case let error as SourceError: return fail(error.message)
+    case let error as SourceError: return fail(error.message, hint: error.hint)
     case let error as LeaseHeldError: return fail(error.description, hint: "wait for it to finish, or if that process is gone, for the lease to expire")
     default: return fail(String(describing: error))
     }

@@ -391,6 +391,45 @@ struct SourceTests {
         #expect(GitSource.isURL(repository) == isURL)
     }
 
+    @Test(arguments: [
+        ("ssh://git@git.example.com/org/edge.git", GitSSHHints.Endpoint(user: "git", host: "git.example.com", port: 22)),
+        ("ssh://deploy@127.0.0.1:2222/srv/edge.git", GitSSHHints.Endpoint(user: "deploy", host: "127.0.0.1", port: 2222)),
+        ("git+ssh://h:2200/r", GitSSHHints.Endpoint(user: nil, host: "h", port: 2200)),
+        ("ssh://git@[::1]:2222/r", GitSSHHints.Endpoint(user: "git", host: "::1", port: 2222)),
+        ("ssh://[::1]/r", GitSSHHints.Endpoint(user: nil, host: "::1", port: 22)),
+        ("git@github.com:org/repo.git", GitSSHHints.Endpoint(user: "git", host: "github.com", port: 22)),
+        ("host:repo", GitSSHHints.Endpoint(user: nil, host: "host", port: 22)),
+    ])
+    func sshEndpoints(repository: String, endpoint: GitSSHHints.Endpoint) {
+        #expect(GitSSHHints.sshEndpoint(repository) == endpoint)
+    }
+
+    @Test(arguments: ["https://h/o/r.git", "file:///srv/edge.git", "ssh://h:notaport/r", "ssh://h:0/r", "ssh:///r", "/srv/edge", "@h:r"])
+    func notSSHEndpoints(repository: String) {
+        #expect(GitSSHHints.sshEndpoint(repository) == nil)
+    }
+
+    @Test func sshHintsNameTheFileTheCommandAndTheAgent() throws {
+        let hostKey = try #require(GitSSHHints.hint(for: "invalid or unknown remote ssh hostkey",
+                                                    repository: "ssh://git@127.0.0.1:2222/edge.git", home: "/home/berth"))
+        #expect(hostKey.contains("[127.0.0.1]:2222 is not in /home/berth/.ssh/known_hosts"), "\(hostKey)")
+        #expect(hostKey.hasSuffix("ssh-keyscan -p 2222 127.0.0.1 >> /home/berth/.ssh/known_hosts"), "\(hostKey)")
+        let port22 = try #require(GitSSHHints.hint(for: "invalid or unknown remote ssh hostkey", repository: "git@github.com:o/r.git", home: nil))
+        #expect(port22.hasSuffix("ssh-keyscan github.com >> ~/.ssh/known_hosts"), "\(port22)")
+
+        let noAgent = try #require(GitSSHHints.hint(for: "error authenticating: no auth sock variable", repository: "ssh://h/r", home: "/h"))
+        #expect(noAgent.contains("SSH_AUTH_SOCK"))
+        let badSocket = try #require(GitSSHHints.hint(for: "error authenticating: failed connecting with agent", repository: "ssh://h/r", home: "/h"))
+        #expect(badSocket == noAgent)
+        let refused = try #require(GitSSHHints.hint(for: "authentication required but no callback set", repository: "ssh://deploy@h/r", home: "/h"))
+        #expect(refused.contains("user \"deploy\""), "\(refused)")
+        #expect(refused.contains("ssh-add"))
+
+        #expect(GitSSHHints.hint(for: "invalid or unknown remote ssh hostkey", repository: "https://h/r.git", home: "/h") == nil,
+                "https has its own certificate errors")
+        #expect(GitSSHHints.hint(for: "failed to connect to h: Connection refused", repository: "ssh://h/r", home: "/h") == nil)
+    }
+
     @Test func defaultCacheDirectoryPrecedence() {
         #expect(SourceResolver.defaultCacheDirectory(environment: ["BERTH_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"]) == "/c")
         #expect(SourceResolver.defaultCacheDirectory(environment: ["BERTH_CACHE_DIR": "", "XDG_CACHE_HOME": "/x", "HOME": "/h"]) == "/x/berth/git")

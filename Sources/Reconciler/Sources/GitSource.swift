@@ -370,7 +370,8 @@ private struct GitCalls {
         if let error = git_error_last(), let text = error.pointee.message {
             message = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        throw SourceError("\(operation) \(repository): \(message)")
+        throw SourceError("\(operation) \(repository): \(message)",
+                          hint: GitSSHHints.hint(for: message, repository: repository, home: ProcessInfo.processInfo.environment["HOME"]))
     }
 }
 

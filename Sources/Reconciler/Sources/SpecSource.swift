@@ -35,9 +35,14 @@ public protocol SpecSource: Sendable {
     func snapshot() throws -> SourceSnapshot
 }
 
-/// A failure to read a source; `message` names the repository, ref or path and what to do.
+/// A failure to read a source; `message` names the repository, ref or path and what to do, or
+/// `hint` does (the CLI prints it on a line of its own; logs and status carry `description`).
 public struct SourceError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { hint.map { "\(message) (hint: \($0))" } ?? message }
 }
