@@ -126,16 +126,28 @@ struct Up: AsyncParsableCommand {
     }
 }
 
-/// A redis-server owned by this process, on a unix socket in a state directory.
+/// A redis-server owned by this process, on a unix socket in a state directory. It never outlives
+/// this process: a SIGKILLed `berth up` that left it running would leave the next `berth up` to
+/// start a second server on the same socket path and data file.
 final class PrivateRedis {
+    /// `/bin/sh`, parent of redis-server; see `lifelineScript`.
     let process: Process
+    /// This process holds the only writing end of the shell's lifeline.
+    private let lifeline: Pipe
     let socket: String
     var url: String { "unix://\(socket)" }
 
-    private init(process: Process, socket: String) {
+    private init(process: Process, lifeline: Pipe, socket: String) {
         self.process = process
+        self.lifeline = lifeline
         self.socket = socket
     }
+
+    /// Runs redis-server (`$0`, arguments `$@`) and, once the lifeline on standard input ends, stops
+    /// it with SIGTERM (which saves its data) and waits for it. The lifeline ends when `stop()`
+    /// closes it or when this process ends in any way, SIGKILL included: the kernel closes its
+    /// descriptors. A background job's standard input is /dev/null, hence the copy on descriptor 3.
+    static let lifelineScript = #"exec 3<&0; "$0" "$@" & server=$!; (read _ <&3; kill -TERM $server 2>/dev/null) & wait $server"#
 
     static func start(in directory: String) throws -> PrivateRedis {
         let fileManager = FileManager.default
@@ -148,28 +160,31 @@ final class PrivateRedis {
         }
         try? fileManager.removeItem(atPath: socket)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--dir", absolute,
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", lifelineScript, executable,
+                             "--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--dir", absolute,
                              "--dbfilename", "berth.rdb", "--save", "60 1", "--appendonly", "no",
                              "--logfile", absolute + "/redis.log", "--daemonize", "no"]
+        let lifeline = Pipe()
+        process.standardInput = lifeline
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         // A child inherits the signal mask of the thread that spawns it, and async code runs on
-        // threads that block signals: without this, redis-server would never see our SIGTERM.
+        // threads that block signals: without this, redis-server would never see a SIGTERM.
         try withSignalsUnblocked { try process.run() }
+        let redis = PrivateRedis(process: process, lifeline: lifeline, socket: socket)
         for _ in 0..<100 {
-            if fileManager.fileExists(atPath: socket) { return PrivateRedis(process: process, socket: socket) }
-            guard process.isRunning else { break }
+            if fileManager.fileExists(atPath: socket) { return redis }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        process.terminate()
+        redis.stop()
         throw SourceError("redis-server did not start; see \(absolute)/redis.log")
     }
 
-    /// SIGTERM makes redis-server save its data and exit.
+    /// Ends the lifeline: the shell sends redis-server SIGTERM, which makes it save its data and
+    /// exit, and waits for it.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
+        try? lifeline.fileHandleForWriting.close()
         process.waitUntilExit()
     }
 }

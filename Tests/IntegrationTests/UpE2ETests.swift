@@ -52,4 +52,37 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: state.appending("berth.rdb").path), "the private Redis saved its data on the way out")
         #expect((try? SimpleHTTP.request(port: http, "GET", "/", host: "status.example.test", timeout: 2)) == nil, "the proxy is gone")
     }
+
+    @Test("a SIGKILLed berth up takes its private redis-server with it, and the server saves its data on the way out")
+    func killedUpLeavesNoRedisBehind() throws {
+        let state = try TemporaryDirectory(prefix: "berth-up-kill")
+        defer { state.remove() }
+        let repo = try Workspace()
+        try repo.write("domain.yaml", Repos.domain("site", hosts: ["site.example.test"]))
+        try repo.write("route.yaml", Repos.route("site", domain: "site", url: "http://127.0.0.1:9"))
+        let http = try freeLoopbackPort(), admin = try freeLoopbackPort(), listen = try freeLoopbackPort()
+        let up = try BackgroundProcess(try BerthCLI().executable,
+                                       ["up", repo.path, "--state-dir", state.path, "--http", "127.0.0.1:\(http)",
+                                        "--admin", "127.0.0.1:\(admin)", "--listen", "127.0.0.1:\(listen)"],
+                                       name: "berth up", environment: ["NO_COLOR": "1", "REDIS_URL": ""])
+        try up.waitForOutput("Berth is up.", timeout: 60)
+        let socket = state.appending("redis.sock").path
+        let servers = Self.redisServers(using: socket)
+        #expect(!servers.isEmpty, "berth up runs redis-server on \(socket)")
+
+        up.kill()
+        let gone = eventually(timeout: 20) { Self.redisServers(using: socket).isEmpty }
+        #expect(gone, "redis-server outlived berth up: \(Self.redisServers(using: socket))")
+        #expect(FileManager.default.fileExists(atPath: state.appending("berth.rdb").path), "it saved its data on SIGTERM")
+    }
+
+    /// Live processes (not zombies, whose command line is empty) running redis-server on `socket`.
+    static func redisServers(using socket: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return false }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return command.contains("redis-server") && command.contains(socket)
+        }
+    }
 }
