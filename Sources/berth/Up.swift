@@ -147,7 +147,11 @@ final class PrivateRedis {
     /// it with SIGTERM (which saves its data) and waits for it. The lifeline ends when `stop()`
     /// closes it or when this process ends in any way, SIGKILL included: the kernel closes its
     /// descriptors. A background job's standard input is /dev/null, hence the copy on descriptor 3.
-    static let lifelineScript = #"exec 3<&0; "$0" "$@" & server=$!; (read _ <&3; kill -TERM $server 2>/dev/null) & wait $server"#
+    /// When redis-server exits first, the watcher goes too, so it never signals a reused pid.
+    static let lifelineScript = #"""
+        exec 3<&0; "$0" "$@" & server=$!; (read _ <&3; kill -TERM $server 2>/dev/null) & watcher=$!
+        wait $server; status=$?; kill $watcher 2>/dev/null; exit $status
+        """#
 
     static func start(in directory: String) throws -> PrivateRedis {
         let fileManager = FileManager.default
