@@ -7,6 +7,7 @@ public enum Validator {
         DuplicateHostsRule.check,
         ReferencesRule.check,
         AmbiguousRoutesRule.check,
+        ShadowedRoutesRule.check,
     ]
 
     public static func validate(_ state: DesiredState, declared: DeclaredNames) -> [Diagnostic] {
