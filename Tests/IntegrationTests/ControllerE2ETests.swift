@@ -103,6 +103,22 @@ import TestSupport
         _ = try proxy.waitFor("/three.txt", host: "app.example.test")
         #expect(eventually(timeout: 10) { (try? statusField(redis, "revision")) == fixed })
         #expect(try statusField(redis, "invalid_revision") == "")
+        #expect(try statusField(redis, "diagnostics") == "")
+
+        // A route no request can reach is a warning: the revision goes live, and status says so.
+        var shadowed = Self.appRepo(upstream: upstream.url, paths: ["/one.txt", "/two.txt", "/three.txt"])
+        shadowed["routes.yaml"]! += "---\n" + Repos.route("files", domain: "app", path: "/files", url: upstream.url)
+            + "---\n" + Repos.route("numbered", domain: "app", path: "/files/[0-9]+", url: upstream.url)
+            .replacingOccurrences(of: "  priority: 0\n", with: "  priority: 0\n  pathType: regex\n")
+        let warned = try remote.push(shadowed, message: "a shadowed regex route")
+        #expect(try controller.webhook(body: body, headers: [("X-Gitlab-Token", Self.secret)]).status == 202)
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "revision")) == warned })
+        let warnedJSON = try JSONValue.parse(try BerthCLI().run(["status", "--format", "json"], redis: redis).stdout)
+        #expect(warnedJSON["diagnostics"]?.arrayValue?.first?["severity"]?.stringValue == "warning", "\(warnedJSON)")
+        #expect(warnedJSON["diagnostics"]?.arrayValue?.first?["code"]?.stringValue == "shadowed-route")
+        let warnedText = try BerthCLI().run(["status"], redis: redis).stdout
+        #expect(warnedText.contains("validates with 1 warning"), "\(warnedText)")
+        #expect(warnedText.contains("warning: Route \"numbered\" can never match"), "\(warnedText)")
         #expect(controller.process.signal(SIGTERM) == 0, "SIGTERM must stop the controller cleanly\n\(controller.process.output)")
         #expect(try redis.connect().send(["GET", "berth:lock:apply"]) == .null, "the lease is released on SIGTERM")
     }

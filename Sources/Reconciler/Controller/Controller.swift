@@ -100,6 +100,8 @@ public final class Controller: @unchecked Sendable {
     /// Checks running replicas between passes; a change of readiness triggers a pass.
     private let health = HealthMonitor()
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
+    /// The warnings of `lastGood` as status stores them (JSON), or "" when it has none.
+    private var lastGoodWarnings = ""
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
     private var nextSequence = 1
@@ -393,7 +395,7 @@ public final class Controller: @unchecked Sendable {
         let stillLive = lastGood.map { "revision \(PlanRenderer.shortRevision($0.revision)) stays live" } ?? "nothing was applied"
         if let good = lastGood, good.revision == snapshot.revision {
             fields["invalid_revision"] = ""
-            fields["diagnostics"] = ""
+            fields["diagnostics"] = lastGoodWarnings
             lock.withLock { snapshotState.invalid = nil }
             return fallback
         }
@@ -406,7 +408,9 @@ public final class Controller: @unchecked Sendable {
         if loaded.isValid {
             lastGood = (loaded.state, snapshot.revision, snapshot.origin)
             fields["invalid_revision"] = ""
-            fields["diagnostics"] = ""
+            // A valid revision may still carry warnings (a route that can never match): status shows them.
+            lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
+            fields["diagnostics"] = lastGoodWarnings
             lock.withLock { snapshotState.invalid = nil }
             return (loaded.state, snapshot.revision, snapshot.origin)
         }

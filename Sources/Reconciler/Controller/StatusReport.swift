@@ -137,16 +137,21 @@ public struct StatusReport: Sendable {
                 lines.append("  \(change)")
             }
         }
-        if let invalid = fields["invalid_revision"], !invalid.isEmpty {
+        let invalidRevision = fields["invalid_revision"] ?? ""
+        if !invalidRevision.isEmpty {
             lines.append("")
-            lines.append("Revision \(short(invalid)) is NOT applied: it does not validate. Fix and push again:")
-            for diagnostic in diagnostics {
-                let file = diagnostic["file"]?.stringValue ?? "?"
-                let line = diagnostic["line"]?.intValue.map(String.init) ?? "?"
-                let column = diagnostic["column"]?.intValue.map(String.init) ?? "?"
-                lines.append("  \(file):\(line):\(column): \(diagnostic["severity"]?.stringValue ?? "error"): \(diagnostic["message"]?.stringValue ?? "")")
-                if let hint = diagnostic["hint"]?.stringValue { lines.append("    hint: \(hint)") }
-            }
+            lines.append("Revision \(short(invalidRevision)) is NOT applied: it does not validate. Fix and push again:")
+        } else if !diagnostics.isEmpty {
+            lines.append("")
+            let read = fields["pass_revision"].flatMap { $0.isEmpty ? nil : $0 } ?? fields["revision"]
+            lines.append("Revision \(short(read)) validates with \(diagnostics.count) warning\(diagnostics.count == 1 ? "" : "s") (warnings do not stop it):")
+        }
+        for diagnostic in diagnostics {
+            let file = diagnostic["file"]?.stringValue ?? "?"
+            let line = diagnostic["line"]?.intValue.map(String.init) ?? "?"
+            let column = diagnostic["column"]?.intValue.map(String.init) ?? "?"
+            lines.append("  \(file):\(line):\(column): \(diagnostic["severity"]?.stringValue ?? "error"): \(diagnostic["message"]?.stringValue ?? "")")
+            if let hint = diagnostic["hint"]?.stringValue { lines.append("    hint: \(hint)") }
         }
         if !resources.isEmpty {
             lines.append("")
