@@ -179,6 +179,8 @@ final class PrivateRedis {
         let redis = PrivateRedis(process: process, lifeline: lifeline, socket: socket)
         for _ in 0..<100 {
             if fileManager.fileExists(atPath: socket) { return redis }
+            // The shell exits with redis-server (its watcher too), so a server that fails fails fast.
+            guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         redis.stop()
