@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Reconciler
 import RedisClient
 import Spec
@@ -275,6 +278,79 @@ import TestSupport
         #expect(log.contains("port-drift"), "\(log)")
         #expect(log.contains("route table: drift"), "\(log)")
         #expect(controller.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("a controller that starts on a broken revision, or cannot fetch, reads the applied revision back from git and keeps correcting drift")
+    func restartOnBrokenRevisionRecoversTheAppliedOne() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let remote = try GitRemote()
+        let good = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "good")
+        let first = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-recover-1", interval: "1s")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "revision")) == good }, "\(first.process.output)")
+        let connection = try redis.connect()
+        let applied = try RedisSnapshot(connection, prefix: "berth:")
+        #expect(first.process.signal(SIGTERM) == 0)
+
+        // While no controller runs: a broken commit lands and the route table is tampered with.
+        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
+        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let bad = try remote.push(broken, message: "broken")
+        _ = try connection.send(["SET", "berth:routetable:hash", "tampered"])
+
+        let second = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-recover-2", interval: "1s")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "invalid_revision")) == bad }, "\(second.process.output)")
+        #expect(eventually(timeout: 15) { (try? RedisSnapshot(connection, prefix: "berth:"))?.tableHash == applied.tableHash },
+                "the applied revision is reconciled although HEAD is broken: \(second.process.output)")
+        #expect(try statusField(redis, "revision") == good)
+        let error = try statusField(redis, "pass_error") ?? ""
+        #expect(error.contains("revision \(good.prefix(7))") && error.contains("stays live"), "\(error)")
+        #expect(second.process.stdout.contains("recovered revision \(good.prefix(7))"), "\(second.process.output)")
+        #expect(second.process.signal(SIGTERM) == 0)
+
+        // The remote is gone too: the revision is read from the controller's mirror, without a fetch.
+        try FileManager.default.moveItem(atPath: remote.bare, toPath: remote.bare + ".away")
+        _ = try connection.send(["SET", "berth:routetable:hash", "tampered"])
+        let third = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-recover-3", interval: "1s")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "pass_outcome")) == "fetch-failed" }, "\(third.process.output)")
+        #expect(eventually(timeout: 15) { (try? RedisSnapshot(connection, prefix: "berth:"))?.tableHash == applied.tableHash },
+                "\(third.process.output)")
+        #expect(third.process.stdout.contains("recovered revision \(good.prefix(7))"), "\(third.process.output)")
+        #expect(third.process.signal(SIGTERM) == 0)
+    }
+
+    @Test("a leader that stood by while another applied a newer revision never rolls it back to what it remembered")
+    func returningLeaderKeepsTheNewerRevision() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let remote = try GitRemote()
+        let one = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), message: "one")
+        let a = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-return-A", interval: "1s", leaseTTL: "2s")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "revision")) == one }, "\(a.process.output)")
+
+        // A freezes (a long GC pause, a partitioned VM); B takes over and applies revision two.
+        Glibc.kill(a.process.pid, SIGSTOP)
+        let b = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-return-B", interval: "1s", leaseTTL: "2s")
+        let two = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "two")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "revision")) == two }, "\(b.process.output)")
+        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
+        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let bad = try remote.push(broken, message: "broken")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "invalid_revision")) == bad }, "\(b.process.output)")
+
+        // B dies; A wakes up, takes the lease back and finds HEAD broken. It must fall back to two
+        // (what is applied), not to one (what it validated itself).
+        b.process.kill()
+        Glibc.kill(a.process.pid, SIGCONT)
+        #expect(eventually(timeout: 20) {
+            (try? statusField(redis, "controller")) == "ctl-return-A" && (try? statusField(redis, "pass_outcome")) == "invalid"
+        }, "\(a.process.output)")
+        Thread.sleep(forTimeInterval: 2.5)  // a few passes of A's
+        #expect(try statusField(redis, "revision") == two)
+        #expect(try redis.connect().send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == true, "\(a.process.output)")
+        let error = try statusField(redis, "pass_error") ?? ""
+        #expect(error.contains("revision \(two.prefix(7))") && error.contains("stays live"), "\(error)")
+        #expect(a.process.signal(SIGTERM) == 0)
     }
 
     @Test("the example post-receive hook makes a push to a bare repository go live, and the pusher sees the outcome")

@@ -278,6 +278,46 @@ struct SourceTests {
         #expect(pinned.files.count == 1)
     }
 
+    @Test func anEarlierRevisionIsReadBackWithoutFetching() throws {
+        let dir = try SourceScratch()
+        defer { dir.remove() }
+        let (bare, work) = try sourceMakeRemote(in: dir, branch: "main")
+        try dir.write("work/edge/a.yaml", "v: 1\n")
+        try sourceCommitAll(work, "one")
+        try runGit(["push", "-q", "origin", "main"], in: work)
+        let first = try runGit(["rev-parse", "HEAD"], in: work)
+        try dir.write("work/edge/b.yaml", "v: 2\n")
+        try sourceCommitAll(work, "two")
+        try runGit(["push", "-q", "origin", "main"], in: work)
+
+        // From the local work tree: the older commit, labelled like a snapshot of the ref.
+        let local = try #require(try GitSource(repository: work, ref: "main", subdirectory: "edge", cacheDirectory: dir.path + "/unused").snapshot(revision: first))
+        #expect(local.revision == first)
+        #expect(local.files.map(\.path) == ["edge/a.yaml"])
+        #expect(local.origin == "\(work)//edge @ main (\(first.prefix(7)))")
+
+        // From a remote's mirror: read after the remote is gone (no fetch), and it matches what the
+        // snapshot of that commit gave.
+        let url = "file://" + bare
+        let source = GitSource(repository: url, ref: nil, subdirectory: nil, cacheDirectory: dir.path + "/cache")
+        #expect(throws: SourceError.self, "no mirror yet") { try source.snapshot(revision: first) }
+        let head = try source.snapshot()
+        try FileManager.default.moveItem(atPath: bare, toPath: bare + ".away")
+        #expect(throws: SourceError.self) { try source.snapshot() }
+        let old = try #require(try source.snapshot(revision: first))
+        #expect(old.files.map(\.path) == ["edge/a.yaml"])
+        #expect(old.origin == "\(url) @ main (\(first.prefix(7)))")
+        #expect(try source.snapshot(revision: head.revision) == head)
+
+        let missing = String(repeating: "0", count: 40)
+        let gone = #expect(throws: SourceError.self) { try source.snapshot(revision: missing) }
+        #expect(gone?.message.contains("is no longer in \(url)") == true, "\(String(describing: gone))")
+        #expect(throws: SourceError.self) { try source.snapshot(revision: "main") }
+
+        // A plain directory keeps no history.
+        #expect(try DirectorySource(root: dir.path + "/work", subdirectory: nil).snapshot(revision: first) == nil)
+    }
+
     @Test func remoteDefaultBranchFollowsTheRemoteHead() throws {
         let dir = try SourceScratch()
         defer { dir.remove() }

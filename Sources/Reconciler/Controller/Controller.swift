@@ -102,6 +102,8 @@ public final class Controller: @unchecked Sendable {
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
     /// The warnings of `lastGood` as status stores them (JSON), or "" when it has none.
     private var lastGoodWarnings = ""
+    /// The applied revision this controller tried to read back (once each), and why it could not.
+    private var recovery: (revision: String, failure: String?)?
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
     private var nextSequence = 1
@@ -265,10 +267,11 @@ public final class Controller: @unchecked Sendable {
             do {
                 let snapshot = try source.snapshot()
                 record.revision = snapshot.revision
-                desired = evaluate(snapshot, &record, &fields)
+                desired = evaluate(snapshot, store, &record, &fields)
             } catch {
                 record.outcome = .fetchFailed
                 record.error = "\(error)"
+                recoverLastGood(store, unless: nil)
                 desired = lastGood.map { ($0.desired, $0.revision, $0.origin) }
             }
 
@@ -389,10 +392,18 @@ public final class Controller: @unchecked Sendable {
 
     /// Loads and validates a snapshot. Returns what to reconcile: the snapshot when valid, else the
     /// last good revision (nil if there is none). An unchanged revision is not parsed again.
-    private func evaluate(_ snapshot: SourceSnapshot, _ record: inout PassRecord,
+    private func evaluate(_ snapshot: SourceSnapshot, _ store: StateStore, _ record: inout PassRecord,
                           _ fields: inout [String: String]) -> (state: DesiredState, revision: String, origin: String)? {
-        let fallback = lastGood.map { (state: $0.desired, revision: $0.revision, origin: $0.origin) }
-        let stillLive = lastGood.map { "revision \(PlanRenderer.shortRevision($0.revision)) stays live" } ?? "nothing was applied"
+        var fallback: (state: DesiredState, revision: String, origin: String)? {
+            lastGood.map { (state: $0.desired, revision: $0.revision, origin: $0.origin) }
+        }
+        var stillLive: String {
+            if let lastGood { return "revision \(PlanRenderer.shortRevision(lastGood.revision)) stays live" }
+            if let recovery, let failure = recovery.failure {
+                return "revision \(PlanRenderer.shortRevision(recovery.revision)), applied earlier, is left as it is but not reconciled (\(failure))"
+            }
+            return "nothing was applied"
+        }
         if let good = lastGood, good.revision == snapshot.revision {
             fields["invalid_revision"] = ""
             fields["diagnostics"] = lastGoodWarnings
@@ -400,6 +411,7 @@ public final class Controller: @unchecked Sendable {
             return fallback
         }
         if let invalid = lock.withLock({ snapshotState.invalid }), invalid.revision == snapshot.revision {
+            recoverLastGood(store, unless: snapshot.revision)
             record.outcome = .invalid
             record.error = "revision \(PlanRenderer.shortRevision(snapshot.revision)) is still not valid; \(stillLive)"
             return fallback
@@ -415,6 +427,7 @@ public final class Controller: @unchecked Sendable {
             return (loaded.state, snapshot.revision, snapshot.origin)
         }
         record.outcome = .invalid
+        recoverLastGood(store, unless: snapshot.revision)
         let errors = loaded.diagnostics.filter { $0.severity == .error }.count
         record.error = "revision \(PlanRenderer.shortRevision(snapshot.revision)) is not valid (\(errors) error\(errors == 1 ? "" : "s")); \(stillLive)"
         fields["invalid_revision"] = snapshot.revision
@@ -422,6 +435,38 @@ public final class Controller: @unchecked Sendable {
         let invalid = InvalidRevision(revision: snapshot.revision, diagnostics: loaded.diagnostics.map(\.rendered))
         lock.withLock { snapshotState.invalid = invalid }
         return fallback
+    }
+
+    /// A controller that starts on a revision it cannot use (invalid, or the fetch fails) has no last
+    /// good revision in memory. The revision `status` says was applied (by an earlier controller) is
+    /// read back from the source, which keeps it when it is git, so that revision really stays live:
+    /// drift is corrected and instances are looked after. Tried once per applied revision; `unless`
+    /// is the revision just found invalid (an applied revision a newer validator rejects is no help).
+    private func recoverLastGood(_ store: StateStore, unless invalid: String?) {
+        guard lastGood == nil, let applied = try? store.appliedRevision(), applied != recovery?.revision else { return }
+        if applied == invalid {
+            recovery = (applied, "it no longer validates")
+            return
+        }
+        do {
+            guard let snapshot = try source.snapshot(revision: applied) else {
+                recovery = (applied, "the source keeps no history to read it from")
+                return
+            }
+            let loaded = SpecLoader.load(files: snapshot.files.map { (path: $0.path, contents: $0.contents) })
+            guard loaded.isValid else {
+                recovery = (applied, "it no longer validates")
+                onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, no longer validates; it is not reconciled")
+                return
+            }
+            lastGood = (loaded.state, snapshot.revision, snapshot.origin)
+            lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
+            recovery = (applied, nil)
+            onLog?("recovered revision \(PlanRenderer.shortRevision(applied)), applied before this controller started, from \(snapshot.origin): it stays live")
+        } catch {
+            recovery = (applied, "\(error)")
+            onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, cannot be read back: \(error)")
+        }
     }
 
     /// One line per planned change, with its reasons (drift included), for status and the log.
@@ -462,6 +507,13 @@ public final class Controller: @unchecked Sendable {
             let lease = try store!.acquireLease(holder: configuration.holder, ttlMilliseconds: configuration.leaseTTLMilliseconds)
             let recorded = try? store!.connection.send(["HGET", RedisKeys(prefix: configuration.prefix).status, "pass_sequence"]).string.flatMap { Int($0) }
             nextSequence = max(nextSequence, (recorded ?? 0) + 1)
+            // Another leader may have applied a newer revision while this one stood by: what it
+            // remembers as last good must not roll that back (a broken HEAD would fall back to it).
+            if let good = lastGood, (try? store!.appliedRevision()) != good.revision {
+                lastGood = nil
+                lastGoodWarnings = ""
+                recovery = nil
+            }
             let renewer = renewer!
             self.lease = lease
             keeper = LeaseKeeper(lease: lease) { try renewer.renewLease($0) }

@@ -41,6 +41,9 @@ public protocol StateStore: AnyObject {
     func publish(_ table: RouteTableDocument, expectedGeneration: Int, lease: Lease) throws
     /// Records the outcome of an apply in `status`.
     func recordStatus(_ fields: [String: String], lease: Lease) throws
+    /// The revision `status` says was last applied (by any controller, before this one started too);
+    /// nil when nothing was ever applied.
+    func appliedRevision() throws -> String?
 
     /// Replaces certificate `name` (chain, key and metadata) in one atomic, fenced step and
     /// announces it on the events stream (without the key).

@@ -62,6 +62,37 @@ public struct GitSource: SpecSource {
         return try read(repo!, remote: false, defaultBranch: nil, git: git)
     }
 
+    /// The commit `revision` (40 hex digits) as it is in the mirror or local repository, read without
+    /// fetching: the revision a controller last applied is there even when the remote is unreachable.
+    public func snapshot(revision: String) throws -> SourceSnapshot? {
+        _ = GitLibrary.initialized
+        let git = GitCalls(repository: repository)
+        guard revision.utf8.count == 40, revision.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            throw SourceError("\(revision) is not a commit id (40 lower-case hex digits)")
+        }
+        let path = mirrorPath ?? repository
+        var repo: OpaquePointer?
+        guard git_repository_open_ext(&repo, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil) == 0 else {
+            throw SourceError("commit \(revision.prefix(7)) cannot be read: \(isRemote ? "no copy of \(repository) is kept here yet" : "\(repository) is not a git repository")")
+        }
+        defer { git_repository_free(repo) }
+        var id = git_oid()
+        try git.check(git_oid_fromstr(&id, revision), "parsing \(revision) for")
+        var commit: OpaquePointer?
+        let rc = git_commit_lookup(&commit, repo, &id)
+        if rc == GIT_ENOTFOUND.rawValue {
+            throw SourceError("commit \(revision.prefix(7)) is no longer in \(repository) (was it force-pushed away or garbage-collected?)")
+        }
+        try git.check(rc, "looking up commit \(revision.prefix(7)) in")
+        // Label it the way a snapshot of the ref does, so origin reads the same as when it was applied.
+        var label = ref.flatMap { $0.isEmpty ? nil : $0 } ?? "HEAD"
+        if let current = try? resolve(in: repo!, remote: isRemote, git: git) {
+            git_commit_free(current.0)
+            label = current.1
+        }
+        return try read(repo!, commit: commit!, refLabel: label, git: git)
+    }
+
     // MARK: - Fetching
 
     /// Opens (creating it if needed) the bare mirror, fetches into it and returns it with the remote's
@@ -153,6 +184,11 @@ public struct GitSource: SpecSource {
 
     private func read(_ repo: OpaquePointer, remote: Bool, defaultBranch: String?, git: GitCalls) throws -> SourceSnapshot {
         let (commit, refLabel) = try resolve(in: repo, remote: remote, git: git)
+        return try read(repo, commit: commit, refLabel: refLabel, git: git)
+    }
+
+    /// The YAML files of `commit` (freed here).
+    private func read(_ repo: OpaquePointer, commit: OpaquePointer, refLabel: String, git: GitCalls) throws -> SourceSnapshot {
         defer { git_commit_free(commit) }
         let id = Self.hex(git_commit_id(commit))
 

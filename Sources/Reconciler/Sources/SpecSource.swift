@@ -33,6 +33,14 @@ public struct SourceSnapshot: Sendable, Equatable {
 public protocol SpecSource: Sendable {
     /// Reads the current files. Throws `SourceError` with a message an operator can act on.
     func snapshot() throws -> SourceSnapshot
+    /// Reads the files of an earlier revision, as `snapshot()` returned them then, without fetching:
+    /// a controller that starts on a broken revision (or cannot fetch) recovers the one last applied.
+    /// Nil when the source keeps no history (a plain directory); throws when the revision is gone.
+    func snapshot(revision: String) throws -> SourceSnapshot?
+}
+
+extension SpecSource {
+    public func snapshot(revision: String) throws -> SourceSnapshot? { nil }
 }
 
 /// A failure to read a source; `message` names the repository, ref or path and what to do, or

@@ -146,6 +146,10 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
         }
     }
 
+    public func appliedRevision() throws -> String? {
+        lock.withLock { status["revision"].flatMap { $0.isEmpty ? nil : $0 } }
+    }
+
     public func recordStatus(_ fields: [String: String], lease: Lease) throws {
         try lock.withLock {
             try check(lease)

@@ -285,6 +285,10 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
         }
     }
 
+    public func appliedRevision() throws -> String? {
+        try run { try connection.send(["HGET", keys.status, "revision"]).string.flatMap { $0.isEmpty ? nil : $0 } }
+    }
+
     public func recordStatus(_ fields: [String: String], lease: Lease) throws {
         let arguments = [lease.value] + fields.sorted(by: { $0.key < $1.key }).flatMap { [$0.key, $0.value] }
         _ = try run { try connection.evaluate(RedisScripts.putFields, keys: [keys.applyLease, keys.status], arguments: arguments) }
