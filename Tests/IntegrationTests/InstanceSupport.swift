@@ -177,9 +177,12 @@ enum InstanceRepos {
 
     /// A python3 process serving `/version` and `/healthz` (500 when `healthy` is false).
     /// With `sickPrefix`, a replica's /healthz answers 500 while the file `<sickPrefix><its port>` exists.
+    /// With `wedgePrefix`, a replica that sees the file `<wedgePrefix><its port>` on a check answers 500
+    /// from then on, file or not, until it is restarted (a wedged program).
     /// With `exitAfter` (seconds), each replica exits with status 3 that long after it started.
     static func processInstance(_ name: String, script: String, version: String, replicas: Int = 1, healthy: Bool = true,
-                                sickPrefix: String = "/nonexistent/", exitAfter: String = "") -> String {
+                                sickPrefix: String = "/nonexistent/", wedgePrefix: String = "/nonexistent/", exitAfter: String = "",
+                                restartAfter: Int? = nil) -> String {
         """
         apiVersion: berth/v1
         kind: Instance
@@ -187,22 +190,25 @@ enum InstanceRepos {
         spec:
           runtime: process
           command: ["python3", "\(script)"]
-          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")", SICK_FILE_PREFIX: "\(sickPrefix)", EXIT_AFTER: "\(exitAfter)"}
+          env: {VERSION: "\(version)", SICK: "\(healthy ? "" : "yes")", SICK_FILE_PREFIX: "\(sickPrefix)", WEDGE_FILE_PREFIX: "\(wedgePrefix)", EXIT_AFTER: "\(exitAfter)"}
           replicas: \(replicas)
           ports:
             - {name: http}
-          health: {path: /healthz, interval: 1s, timeout: 500ms, startTimeout: 8s}
+          health: {path: /healthz, interval: 1s, timeout: 500ms, startTimeout: 8s\(restartAfter.map { ", restartAfter: \($0)" } ?? "")}
 
         """
     }
 
     static let pythonServer = """
         import http.server, os
+        WEDGED = []
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_GET(self):
                 sick_file = os.environ.get("SICK_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]
-                if self.path == "/healthz" and (os.environ.get("SICK") or os.path.exists(sick_file)):
+                if self.path == "/healthz" and os.path.exists(os.environ.get("WEDGE_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]):
+                    WEDGED.append(True)
+                if self.path == "/healthz" and (os.environ.get("SICK") or os.path.exists(sick_file) or WEDGED):
                     status, body = 500, b"sick\\n"
                 elif self.path == "/healthz":
                     status, body = 200, b"ok\\n"

@@ -18,12 +18,14 @@ import TestSupport
         return found
     }
 
-    static func stack(version: String, replicas: Int, holder: String, sickPrefix: String = "/nonexistent/", exitAfter: String = "") throws -> (InstanceStack, String) {
+    static func stack(version: String, replicas: Int, holder: String, sickPrefix: String = "/nonexistent/", wedgePrefix: String = "/nonexistent/",
+                      exitAfter: String = "", restartAfter: Int? = nil) throws -> (InstanceStack, String) {
         // Outside the repository (the controller reads YAML only, but the script is not desired state).
         let script = NSTemporaryDirectory() + "berth-pyserver-\(UUID().uuidString).py"
         try InstanceRepos.pythonServer.write(toFile: script, atomically: true, encoding: .utf8)
         let files = InstanceRepos.files(instance: InstanceRepos.processInstance("api", script: script, version: version, replicas: replicas,
-                                                                                sickPrefix: sickPrefix, exitAfter: exitAfter), instanceName: "api")
+                                                                                sickPrefix: sickPrefix, wedgePrefix: wedgePrefix, exitAfter: exitAfter,
+                                                                                restartAfter: restartAfter), instanceName: "api")
         return (try InstanceStack(files: files, docker: false, holder: holder), script)
     }
 
@@ -126,6 +128,37 @@ import TestSupport
         try FileManager.default.removeItem(atPath: sick.path + "/sick-\(failing)")
         #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == both }, "\(stack.log)")
         #expect(eventually(timeout: 10) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" })
+    }
+
+    @Test("a replica failing its checks for longer than health.restartAfter is restarted on its ports; the other is left alone")
+    func wedgedReplicaIsRestarted() throws {
+        let wedge = try TemporaryDirectory(prefix: "berth-wedge")
+        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-wedge", wedgePrefix: wedge.path + "/wedge-", restartAfter: 5)
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
+        let both = try stack.endpoints(host: host, route: "web")
+        let (failing, healthy) = (both[0], both[1])
+        let before = Self.processes(namespace: stack.namespace)
+        #expect(before.count == 2, "\(before)")
+
+        // The replica wedges: it fails every check from now on, file or not, until it is restarted.
+        let marker = wedge.path + "/wedge-\(failing)"
+        try "".write(toFile: marker, atomically: true, encoding: .utf8)
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == [healthy] }, "\(stack.log)")
+        try FileManager.default.removeItem(atPath: marker)
+        // At 5 failed checks (1 s apart) it is restarted on the same port, gated, and listed again.
+        #expect(eventually(timeout: 30) { stack.log.contains("(unhealthy)") }, "\(stack.log)")
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web")) == both }, "\(stack.log)")
+        let after = Self.processes(namespace: stack.namespace)
+        #expect(after.count == 2, "\(after)")
+        #expect(Set(after.keys).intersection(before.keys).count == 1, "one process replaced, the other untouched: \(before) → \(after)")
+        #expect(eventually(timeout: 10) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" })
+        #expect(try (0..<10).allSatisfy { _ in try stack.proxy.get("/version", host: host).status == 200 })
+        // It stays up: no second restart once it passes.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(Self.processes(namespace: stack.namespace) == after)
     }
 
     @Test("a process that keeps dying soon after it starts is restarted with a growing delay, and status says so")

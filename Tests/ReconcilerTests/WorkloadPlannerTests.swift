@@ -196,4 +196,35 @@ import Spec
         #expect(one.changes.first { $0.id == web.id }?.pending.first?.contains("not routed until it passes again") == true)
         #expect(ports(plan(unready: [web.replicaName(0), web.replicaName(1)])) == [20000, 20001])
     }
+
+    @Test("a running replica past health.restartAfter failed checks is restarted in place; below it, or without it, it is only unrouted")
+    func restartAfterFailedChecks() throws {
+        var web = Self.web(replicas: 2)
+        web.health?.restartAfter = 5
+        let name = web.replicaName(1)
+        func plan(_ instance: Instance, failed: Int) -> Plan {
+            // Applied as it is, leases held: nothing else to change.
+            let owners = PortOwner.owners(of: instance)
+            var record = Self.record(instance)
+            for (index, owner) in owners.enumerated() { record.ports[owner.description] = 20000 + index }
+            let observed = ObservedState(inventory: [instance.id: record],
+                                         ports: Dictionary(uniqueKeysWithValues: owners.enumerated().map { (20000 + $0.offset, $0.element.description) }),
+                                         runtime: RuntimeObservation(replicas: [Self.replica(instance, 0), Self.replica(instance, 1)],
+                                                                     unready: [name: "failed \(failed) health checks in a row (GET /healthz); last answer: HTTP 500"],
+                                                                     failedChecks: [name: failed]))
+            var configuration = PlannerConfiguration(portRange: 20000...20009)
+            configuration.runtimes = [.docker]
+            return Planner.plan(desired: DesiredState(resources: [.instance(instance)]), revision: "r2", origin: "test",
+                                observed: observed, configuration: configuration, now: Date(timeIntervalSince1970: 0))
+        }
+        #expect(plan(web, failed: 4).replicas.isEmpty, "below the limit: left running")
+        let restart = plan(web, failed: 5)
+        #expect(restart.replicas.map { "\($0.kind.rawValue) \($0.replica) \($0.reason.code) \($0.phase.rawValue)" } == ["start 1 unhealthy before-publish"])
+        #expect(restart.replicas.first?.reason.message == "replica 1 failed 5 health checks in a row (restartAfter: 5): restarted; last answer: HTTP 500")
+        let change = try #require(restart.changes.first { $0.id == web.id })
+        #expect(change.action == .update, "the plan shows the instance changing, with the reason")
+        #expect(change.reasons.map(\.code) == ["unhealthy"])
+        // Without restartAfter a failing replica is never restarted, however long it fails.
+        #expect(plan(Self.web(replicas: 2), failed: 500).replicas.isEmpty)
+    }
 }

@@ -17,7 +17,7 @@ import Testing
               restart: on-failure
               readOnlyRootFilesystem: true
               dropCapabilities: [all, cap_net_raw]
-              health: {path: /healthz, successes: 3, startTimeout: 2m}
+              health: {path: /healthz, successes: 3, startTimeout: 2m, restartAfter: 6}
 
             """)
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.rendered))")
@@ -25,7 +25,9 @@ import Testing
         #expect(web.bindAddress == "0.0.0.0" && web.restart == .onFailure)
         #expect(web.security == Instance.Security(readOnlyRootFilesystem: true, dropCapabilities: ["ALL", "NET_RAW"]))
         #expect(web.health?.successes == 3 && web.health?.startTimeoutMilliseconds == 120_000)
+        #expect(web.health?.restartAfter == 6)
         let canonical = web.canonicalSpec
+        #expect(canonical["health"]?["restartAfter"]?.intValue == 6)
         #expect(canonical["restart"]?.stringValue == "on-failure" && canonical["bindAddress"]?.stringValue == "0.0.0.0")
         #expect(canonical["health"]?["startTimeout"]?.stringValue != nil)
         let rebuilt = try Instance(name: "web", canonical: canonical)
@@ -38,6 +40,7 @@ import Testing
         let web = try #require(Self.load("  health: {path: /healthz}\n").state.instance(named: "web"))
         #expect(web.bindAddress == "127.0.0.1" && web.restart == .unlessStopped && web.security.isDefault)
         #expect(web.health?.successes == 1 && web.health?.startTimeoutMilliseconds == 60_000)
+        #expect(web.health?.restartAfter == nil, "never restarted for failing checks unless asked")
         let keys = Set(web.canonicalSpec.objectValue?.keys.map { $0 } ?? [])
         #expect(keys.isDisjoint(with: ["bindAddress", "restart", "readOnlyRootFilesystem", "dropCapabilities"]))
         #expect(web.canonicalSpec["health"]?.objectValue?.keys.sorted() == ["interval", "path", "timeout"])
@@ -50,6 +53,8 @@ import Testing
         ("  dropCapabilities: [NET-RAW]\n", "docker", "spec.dropCapabilities: \"NET-RAW\" is not a capability name"),
         ("  health: {path: /h, successes: 0}\n", "docker", "spec.health.successes must be between 1 and 10"),
         ("  health: {path: /h, startTimeout: 2h}\n", "docker", "spec.health.startTimeout (2h) is longer than 1h"),
+        ("  health: {path: /h, restartAfter: 2}\n", "docker", "spec.health.restartAfter must be between 3 and 1000, got 2"),
+        ("  health: {path: /h, restartAfter: often}\n", "process", "spec.health.restartAfter must be an integer"),
         ("  restart: always\n", "process", "spec.restart applies to the docker runtime, not process"),
         ("  bindAddress: 0.0.0.0\n", "process", "spec.bindAddress applies to the docker runtime, not process"),
     ])

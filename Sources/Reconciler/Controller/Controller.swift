@@ -284,6 +284,7 @@ public final class Controller: @unchecked Sendable {
                     health.watch(Self.healthTargets(runtime, inventory: observed.inventory))
                     let running = Set(runtime.replicas.filter(\.isRunning).map(\.name))
                     runtime.unready = health.unready.filter { running.contains($0.key) }
+                    runtime.failedChecks = health.failedChecks.filter { running.contains($0.key) }
                     observed.runtime = runtime
                 }
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
@@ -386,7 +387,8 @@ public final class Controller: @unchecked Sendable {
             else { return nil }
             return HealthMonitor.Target(name: replica.name, address: HealthProbe.address(for: instance.runtime == .docker ? instance.bindAddress : "127.0.0.1"),
                                         port: port, path: health.path, intervalMilliseconds: health.intervalMilliseconds,
-                                        timeoutMilliseconds: health.timeoutMilliseconds)
+                                        timeoutMilliseconds: health.timeoutMilliseconds, handle: replica.handle,
+                                        restartAfter: health.restartAfter)
         }
     }
 

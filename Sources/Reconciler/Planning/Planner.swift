@@ -79,7 +79,7 @@ public enum Planner {
         for index in changes.indices where changes[index].id.kind == .instance {
             let name = changes[index].id.name
             if changes[index].action == .noop || changes[index].action == .update {
-                let drift = replicas.filter { $0.instance == name && $0.kind == .start && ["exited", "missing", "not-running"].contains($0.reason.code) }
+                let drift = replicas.filter { $0.instance == name && $0.kind == .start && ["exited", "missing", "not-running", "unhealthy"].contains($0.reason.code) }
                 changes[index].reasons += drift.map(\.reason)
                 if changes[index].action == .noop, !drift.isEmpty { changes[index].action = .update }
             }

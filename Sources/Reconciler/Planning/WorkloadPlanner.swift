@@ -15,7 +15,7 @@ public struct ReplicaChange: Sendable, Equatable {
     public var templateHash: String
     public var replica: Int
     public var runtime: Instance.Runtime
-    /// `new`, `replace`, `scale-up`, `missing`, `exited`; `replaced`, `scaled-down`, `deleted`, `leftover`.
+    /// `new`, `replace`, `scale-up`, `missing`, `exited`, `unhealthy`; `replaced`, `scaled-down`, `deleted`, `leftover`.
     public var reason: ChangeReason
     /// For starts: what runs (`image registry/x:1` or the command), port name → predicted host port,
     /// and the check that gates traffic.
@@ -53,10 +53,17 @@ public enum WorkloadPlanner {
                     accounted.insert(name)
                     let reason: ChangeReason
                     if let replica = seen[name] {
-                        if replica.isRunning { continue }
-                        // Backing off a crash loop: started again once the time comes (a pass is triggered then).
-                        if let notBefore = replica.restartNotBefore, notBefore > now { continue }
-                        reason = ChangeReason(replica.state.isExit ? "exited" : "not-running", "replica \(index) \(replica.stateDescription)")
+                        if replica.isRunning {
+                            // Running but failing its checks for longer than the instance allows: restarted
+                            // in place (same name and ports), gated like any start.
+                            guard let limit = instance.health?.restartAfter, let failed = runtime.failedChecks[name], failed >= limit else { continue }
+                            reason = ChangeReason("unhealthy", "replica \(index) failed \(failed) health checks in a row (restartAfter: \(limit)): restarted"
+                                                  + (runtime.unready[name].map { "; last answer: " + Self.lastAnswer($0) } ?? ""))
+                        } else {
+                            // Backing off a crash loop: started again once the time comes (a pass is triggered then).
+                            if let notBefore = replica.restartNotBefore, notBefore > now { continue }
+                            reason = ChangeReason(replica.state.isExit ? "exited" : "not-running", "replica \(index) \(replica.stateDescription)")
+                        }
                     } else if old == nil {
                         reason = ChangeReason("new", "replica \(index) of a new instance")
                     } else if old!.templateHash != hash {
@@ -99,6 +106,11 @@ public enum WorkloadPlanner {
             stop(replica, .beforePublish, "leftover", "\(replica.runtime == .docker ? "container" : "process") \(replica.name) (\(replica.stateDescription)) is Berth's but in no inventory record")
         }
         return changes
+    }
+
+    /// The last answer out of a health monitor message (`failed 4 health checks in a row (GET /h); last answer: HTTP 500`).
+    static func lastAnswer(_ message: String) -> String {
+        message.range(of: "last answer: ").map { String(message[$0.upperBound...]) } ?? message
     }
 
     /// Ports Berth leases (or will) that something outside Berth publishes: each is a conflict the

@@ -126,12 +126,15 @@ public struct RuntimeObservation: Sendable, Equatable {
     public var unavailable: [Instance.Runtime: String] = [:]
     /// Running replicas failing their health checks (name → what the checks saw): not routed.
     public var unready: [String: String] = [:]
+    /// Failed checks in a row of those replicas (name → count), against `health.restartAfter`.
+    public var failedChecks: [String: Int] = [:]
     public init(replicas: [ObservedReplica] = [], foreign: [ForeignPortHolder] = [], unavailable: [Instance.Runtime: String] = [:],
-                unready: [String: String] = [:]) {
+                unready: [String: String] = [:], failedChecks: [String: Int] = [:]) {
         self.replicas = replicas
         self.foreign = foreign
         self.unavailable = unavailable
         self.unready = unready
+        self.failedChecks = failedChecks
     }
 }
 

@@ -4,7 +4,9 @@ import Spec
 /// Checks running replicas at their instance's `health.interval`, on a thread of its own, so a
 /// replica that stops answering leaves the route table without waiting for a rollout. A replica is
 /// *unready* after `failureThreshold` failed checks in a row and ready again after one success;
-/// each change of readiness asks the controller for a pass.
+/// each change of readiness asks the controller for a pass, and so does reaching the instance's
+/// `health.restartAfter` (the pass restarts the replica). A restarted replica (new handle) starts
+/// counting afresh.
 public final class HealthMonitor: @unchecked Sendable {
     public struct Target: Sendable, Equatable {
         public var name: String
@@ -13,6 +15,9 @@ public final class HealthMonitor: @unchecked Sendable {
         public var path: String
         public var intervalMilliseconds: Int
         public var timeoutMilliseconds: Int
+        /// Container id or process id: a replica restarted on the same port is a new one.
+        public var handle: String = ""
+        public var restartAfter: Int?
     }
 
     public static let failureThreshold = 3
@@ -39,7 +44,7 @@ public final class HealthMonitor: @unchecked Sendable {
         lock.withLock {
             var next: [String: State] = [:]
             for target in targets {
-                if var state = states[target.name], state.target.port == target.port {
+                if var state = states[target.name], state.target.port == target.port, state.target.handle == target.handle {
                     state.target = target
                     next[target.name] = state
                 } else {
@@ -55,6 +60,11 @@ public final class HealthMonitor: @unchecked Sendable {
             }
             lock.signal()
         }
+    }
+
+    /// Failed checks in a row of each replica failing now (at least `failureThreshold`).
+    public var failedChecks: [String: Int] {
+        lock.withLock { states.filter { $0.value.failures >= Self.failureThreshold }.mapValues(\.failures) }
     }
 
     /// Replicas failing their checks now, with the last answer.
@@ -104,7 +114,9 @@ public final class HealthMonitor: @unchecked Sendable {
                     state.failures = outcome.isHealthy ? 0 : state.failures + 1
                     state.lastAnswer = outcome.description
                     state.nextCheck = Date().addingTimeInterval(Double(target.intervalMilliseconds) / 1000)
-                    if wasReady != (state.failures < Self.failureThreshold) { changed.append(target.name) }
+                    if wasReady != (state.failures < Self.failureThreshold) || state.failures == target.restartAfter {
+                        changed.append(target.name)
+                    }
                     states[target.name] = state
                 }
             }

@@ -162,6 +162,7 @@ extension Instance {
             if health.startTimeoutMilliseconds != Health.defaultStartTimeoutMilliseconds {
                 value["startTimeout"] = .string(Duration.format(milliseconds: health.startTimeoutMilliseconds))
             }
+            if let restartAfter = health.restartAfter { value["restartAfter"] = .int(restartAfter) }
             object["health"] = .object(value)
         }
         if bindAddress != Instance.defaultBindAddress { object["bindAddress"] = .string(bindAddress) }
@@ -189,7 +190,8 @@ extension Instance {
                    intervalMilliseconds: try field(value["interval"]?.stringValue.flatMap(Duration.parseMilliseconds), "health.interval"),
                    timeoutMilliseconds: try field(value["timeout"]?.stringValue.flatMap(Duration.parseMilliseconds), "health.timeout"),
                    successes: value["successes"]?.intValue ?? Health.defaultSuccesses,
-                   startTimeoutMilliseconds: value["startTimeout"]?.stringValue.flatMap(Duration.parseMilliseconds) ?? Health.defaultStartTimeoutMilliseconds)
+                   startTimeoutMilliseconds: value["startTimeout"]?.stringValue.flatMap(Duration.parseMilliseconds) ?? Health.defaultStartTimeoutMilliseconds,
+                   restartAfter: value["restartAfter"]?.intValue)
         }
         let resources: Resources? = spec["resources"].map { value in
             Resources(memoryBytes: value["memory"]?.intValue,

@@ -79,7 +79,7 @@ final class NodeReader {
         return scalar.string
     }
 
-    func int(_ node: Node?, path: String, range: ClosedRange<Int>? = nil) -> Int? {
+    func int(_ node: Node?, path: String, range: ClosedRange<Int>? = nil, hint: String? = nil) -> Int? {
         guard let node else { return nil }
         guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any,
               let value = Int(scalar.string.hasPrefix("+") ? String(scalar.string.dropFirst()) : scalar.string) else {
@@ -87,7 +87,7 @@ final class NodeReader {
             return nil
         }
         if let range, !range.contains(value) {
-            error("out-of-range", node, "\(path) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            error("out-of-range", node, "\(path) must be between \(range.lowerBound) and \(range.upperBound), got \(value)", hint: hint)
             return nil
         }
         return value

@@ -124,7 +124,7 @@ extension SpecLoader {
     }
 
     static func decodeHealth(_ node: Node, reader: NodeReader) -> Instance.Health? {
-        guard let fields = reader.mapping(node, path: "spec.health", allowed: ["path", "interval", "timeout", "successes", "startTimeout"],
+        guard let fields = reader.mapping(node, path: "spec.health", allowed: ["path", "interval", "timeout", "successes", "startTimeout", "restartAfter"],
                                           required: ["path"]) else { return nil }
         let path = reader.string(fields["path"], path: "spec.health.path")
         if let path, let problem = Formats.checkPath(path) {
@@ -155,9 +155,16 @@ extension SpecLoader {
                          hint: "a rollout waits this long for a new replica before rolling back; a few minutes is plenty for most programs")
             return nil
         }
+        // At 3 failures a replica already leaves the route table; a restart before that would cut
+        // one that a single slow answer had put off its stride.
+        let restartAfter: Int?? = fields["restartAfter"].map { node in
+            reader.int(node, path: "spec.health.restartAfter", range: 3...1000,
+                       hint: "failed checks in a row before a running replica is restarted; 3 or more (it leaves the route table at 3)")
+        }
         guard let path, let interval, let timeout, let successes, let startTimeout else { return nil }
+        if case .some(.none) = restartAfter { return nil }
         return Instance.Health(path: path, intervalMilliseconds: interval, timeoutMilliseconds: timeout,
-                               successes: successes, startTimeoutMilliseconds: startTimeout)
+                               successes: successes, startTimeoutMilliseconds: startTimeout, restartAfter: restartAfter ?? nil)
     }
 
     static func decodeResources(_ node: Node, reader: NodeReader) -> Instance.Resources? {

@@ -26,13 +26,18 @@ public struct Instance: Sendable, Hashable {
         public var successes: Int
         /// How long a new replica has to pass them; past that the rollout is rolled back.
         public var startTimeoutMilliseconds: Int
+        /// Failed checks in a row after which a running replica is restarted; nil: never (it only
+        /// leaves the route table after 3, and comes back when it passes again).
+        public var restartAfter: Int?
         public init(path: String, intervalMilliseconds: Int = 10_000, timeoutMilliseconds: Int = 2_000,
-                    successes: Int = Health.defaultSuccesses, startTimeoutMilliseconds: Int = Health.defaultStartTimeoutMilliseconds) {
+                    successes: Int = Health.defaultSuccesses, startTimeoutMilliseconds: Int = Health.defaultStartTimeoutMilliseconds,
+                    restartAfter: Int? = nil) {
             self.path = path
             self.intervalMilliseconds = intervalMilliseconds
             self.timeoutMilliseconds = timeoutMilliseconds
             self.successes = successes
             self.startTimeoutMilliseconds = startTimeoutMilliseconds
+            self.restartAfter = restartAfter
         }
     }
 
