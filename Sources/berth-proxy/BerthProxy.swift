@@ -12,20 +12,21 @@ struct BerthProxy: ParsableCommand {
         commandName: "berth-proxy",
         abstract: "Berth's data plane: serves the route table that `berth apply` publishes to Redis.",
         discussion: """
-            Any number of replicas can run against one Redis. Each loads the published route table at start
-            (answering 503 until one exists), follows announcements and re-checks the generation every
-            2 s, swaps new tables in without touching requests in flight, keeps serving its last good
+            Any number of replicas can run against one Redis. Each loads the published route table at start \
+            (answering 503 until one exists), follows announcements and re-checks the generation every \
+            2 s, swaps new tables in without touching requests in flight, keeps serving its last good \
             table when Redis is away, and heartbeats under <prefix>proxy:<replica-id>.
 
-            Client identity headers (X-Forwarded-*, X-Real-IP, X-Auth-*) are never trusted: the client
-            address comes from the socket, or from a PROXY protocol header sent by a load balancer in a
-            --proxy-protocol-trusted network (connections from there must send one; from elsewhere a PROXY
+            Client identity headers (X-Forwarded-*, X-Real-IP, X-Auth-*) are never trusted: the client \
+            address comes from the socket, or from a PROXY protocol header sent by a load balancer in a \
+            --proxy-protocol-trusted network (connections from there must send one; from elsewhere a PROXY \
             header is refused).
 
             SIGTERM stops accepting, lets in-flight requests finish (up to --shutdown-grace), then exits 0.
 
             Example:
-              berth-proxy --redis redis://10.0.0.5:6379/0 --http 0.0.0.0:80 --proxy-protocol-trusted 10.0.0.0/24
+              berth-proxy --redis redis://10.0.0.5:6379/0 --http 0.0.0.0:80 \\
+                --proxy-protocol-trusted 10.0.0.0/24
             """)
 
     @Option(help: ArgumentHelp("Redis URL (default: $REDIS_URL, then redis://127.0.0.1:6379/0).", valueName: "url"))

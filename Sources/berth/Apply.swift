@@ -7,20 +7,21 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the repository (or exactly a saved plan) to the state in Redis.",
         discussion: """
-            Without PLANFILE, plans and applies in one go. With PLANFILE (from `berth plan --out`), applies
-            exactly that plan and refuses it as stale if the source revision or the state in Redis moved
+            Without PLANFILE, plans and applies in one go. With PLANFILE (from `berth plan --out`), applies \
+            exactly that plan and refuses it as stale if the source revision or the state in Redis moved \
             since it was made.
 
-            Apply holds a lease in Redis (<prefix>lock:apply) for its whole run, so two applies cannot
-            interleave: the second one exits 1 and says who holds the lease. Every write is fenced by the
-            lease, idempotent, and ordered so that an apply killed at any point is completed by the next
+            Apply holds a lease in Redis (<prefix>lock:apply) for its whole run, so two applies cannot \
+            interleave: the second one exits 1 and says who holds the lease. Every write is fenced by the \
+            lease, idempotent, and ordered so that an apply killed at any point is completed by the next \
             one with nothing duplicated or leaked. Applying the same revision twice changes nothing.
 
-            What apply does today: records every resource in the inventory, leases host ports for each
-            instance port, issues certificates (self-signed ones from the internal CA; acme ones when
-            --acme-directory or spec.acme.directory names a directory) and publishes the compiled route
-            table (announced on <prefix>events). Starting instances is listed as pending until that
-            driver exists.
+            What apply does today: records every resource in the inventory, leases host ports for each \
+            instance port, issues certificates (self-signed ones from the internal CA; acme ones when \
+            --acme-directory or spec.acme.directory names a directory) and publishes the compiled route \
+            table (announced on <prefix>events). Instances get their port leases and routes, but their \
+            containers and processes are started, health-gated and watched by `berth controller`, so \
+            apply lists them as pending.
 
             Examples:
               berth apply --repo examples/quickstart

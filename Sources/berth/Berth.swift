@@ -6,17 +6,17 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "GitOps edge platform: domains, routes, auth policies and instances from YAML in git.",
         discussion: """
-            Berth reads the desired state of your edge from YAML files (a git repository or a directory),
-            shows exactly what would change against the state kept in Redis, and applies it: port leases,
+            Berth reads the desired state of your edge from YAML files (a git repository or a directory), \
+            shows exactly what would change against the state kept in Redis, and applies it: port leases, \
             an inventory of what it applied, and the compiled route table that berth-proxy replicas serve.
 
             Typical flow:
-              berth validate --repo ./edge                      # every mistake, with file:line:col
-              berth plan --repo ./edge --out plan.json          # what would change (exit 2 with --detailed-exitcode)
-              berth apply plan.json                             # exactly that plan, refused if state moved
-              berth controller --repo URL --ref main            # or keep converging on every push
-              berth status                                      # what is live, on how many proxies
-              berth up                                          # everything on this machine (examples/quickstart)
+              berth validate --repo ./edge              # every mistake, at file:line:col
+              berth plan --repo ./edge --out plan.json  # what would change
+              berth apply plan.json                     # exactly that plan, or refused
+              berth controller --repo URL --ref main    # or converge on every push
+              berth status                              # what is live, on how many proxies
+              berth up                                  # all of it on this machine
 
             Redis is taken from --redis, else $REDIS_URL, else redis://127.0.0.1:6379/0.
             """,

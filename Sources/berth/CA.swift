@@ -12,7 +12,7 @@ struct CA: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the internal CA's certificate (PEM) so clients can trust it.",
             discussion: """
-                The CA is created once per Redis prefix (in <prefix>ca) the first time a self-signed certificate
+                The CA is created once per Redis prefix (in <prefix>ca) the first time a self-signed certificate \
                 is issued, or by this command if none exists yet; its private key never leaves Redis.
 
                 Examples:

@@ -7,42 +7,45 @@ struct ControllerCommand: AsyncParsableCommand {
         commandName: "controller",
         abstract: "Keep Redis (and so every berth-proxy) converged on a git repository, continuously.",
         discussion: """
-            Each pass fetches the ref, validates every file, observes Redis, plans and applies, and records
-            status. A pass runs on a push webhook (POST /hooks/git), on `berth sync`, and every --interval
-            even when nothing moved, which also corrects drift (a lease deleted by hand, a route table
+            Each pass fetches the ref, validates every file, observes Redis, plans and applies, and records \
+            status. A pass runs on a push webhook (POST /hooks/git), on `berth sync`, and every --interval \
+            even when nothing moved, which also corrects drift (a lease deleted by hand, a route table \
             overwritten by hand).
 
-            An invalid revision is never applied, not even partly: the last good revision stays live and
-            `berth status` shows the errors with file:line:col and the commit that broke it. A resource
-            that fails on its own (no free port for it) is retried with exponential backoff while the
+            An invalid revision is never applied, not even partly: the last good revision stays live and \
+            `berth status` shows the errors with file:line:col and the commit that broke it. A resource \
+            that fails on its own (no free port for it) is retried with exponential backoff while the \
             others converge.
 
-            Run as many controllers as you like against one Redis: only the holder of the apply lease
-            (<prefix>lock:apply) writes; the others wait and take over within the lease time when it
+            Run as many controllers as you like against one Redis: only the holder of the apply lease \
+            (<prefix>lock:apply) writes; the others wait and take over within the lease time when it \
             dies. SIGTERM finishes the pass in progress, releases the lease and exits 0.
 
-            The listener (--listen, localhost by default) serves /healthz, /readyz, /status (JSON),
-            /metrics (Prometheus) and POST /hooks/git, which needs --webhook-secret-file: GitHub-style
-            X-Hub-Signature-256, X-Gitea-Signature and X-Gitlab-Token are accepted; anything unsigned or
+            The listener (--listen, localhost by default) serves /healthz, /readyz, /status (JSON), \
+            /metrics (Prometheus) and POST /hooks/git, which needs --webhook-secret-file: GitHub-style \
+            X-Hub-Signature-256, X-Gitea-Signature and X-Gitlab-Token are accepted; anything unsigned or \
             mis-signed gets 401 and triggers nothing.
 
-            Certificates: the leader issues one per TLS Domain (all its hosts in one certificate), renews it
-            when a third of its lifetime is left and re-issues it when the hosts change. `tls: acme` orders
-            from --acme-directory (or the Domain's spec.acme.directory) over HTTP-01, answered by every
-            berth-proxy from Redis; `tls: self-signed` is signed by the internal CA (`berth ca export`).
+            Certificates: the leader issues one per TLS Domain (all its hosts in one certificate), renews it \
+            when a third of its lifetime is left and re-issues it when the hosts change. `tls: acme` orders \
+            from --acme-directory (or the Domain's spec.acme.directory) over HTTP-01, answered by every \
+            berth-proxy from Redis; `tls: self-signed` is signed by the internal CA (`berth ca export`). \
             A Domain whose order fails shows the ACME problem in status and is retried with backoff.
 
-            Instances: `runtime: docker` ones run as containers through the Docker Engine API (--docker-host),
-            `runtime: process` ones as children of the controller (they stop with it). A changed instance is
-            replaced: new replicas start on new ports, must pass their health check, the route table moves to
-            them, the proxies take it, the old replicas drain (--drain) and stop. New replicas that never get
-            healthy are removed again and the old ones keep serving; status shows the last health answer. A
-            replica that exits or is removed by hand is started again by the next pass.
+            Instances: `runtime: docker` ones run as containers through the Docker Engine API (--docker-host), \
+            `runtime: process` ones as children of the controller (they stop with it). A changed instance is \
+            replaced: new replicas start on new ports, must pass their health check, the route table moves to \
+            them, the proxies take it, the old replicas drain (--drain) and stop. New replicas that never get \
+            healthy are removed again and the old ones keep serving; status shows the last health answer. A \
+            replica that exits or is removed by hand is started again by the next pass; a running one that \
+            fails 3 health checks in a row leaves the route table until it passes, and one that fails \
+            health.restartAfter in a row (when set) is restarted.
 
             Examples:
-              berth controller --repo https://git.example.com/edge.git --ref main --redis redis://10.0.0.5:6379/0 \\
+              berth controller --repo https://git.example.com/edge.git --ref main \\
+                --redis redis://10.0.0.5:6379/0 \\
                 --webhook-secret-file /etc/berth/webhook-secret
-              berth controller --repo ./edge --interval 2s          # a directory, re-read every 2 s
+              berth controller --repo ./edge --interval 2s   # a directory, read every 2 s
             """)
 
     @OptionGroup var source: SourceOptions

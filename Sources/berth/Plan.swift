@@ -7,27 +7,28 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what applying the repository would change, without changing anything.",
         discussion: """
-            The plan compares the repository with what Berth recorded in Redis: resources to create,
-            update, replace or delete (with the fields that changed), host ports to lease or free, and
+            The plan compares the repository with what Berth recorded in Redis: resources to create, \
+            update, replace or delete (with the fields that changed), host ports to lease or free, and \
             each affected host's route table after the change.
 
-            The auth impact lists, per host, each path whose guard changes: which policy guarded it
-            before (the table Berth last applied) and which will after. A path that becomes public,
-            or whose policy lets more requests through (ipAllow widened or removed, a mechanism
-            removed or changed, tokens or users added, JWT scopes dropped, audiences added, issuer,
+            The auth impact lists, per host, each path whose guard changes: which policy guarded it \
+            before (the table Berth last applied) and which will after. A path that becomes public, \
+            or whose policy lets more requests through (ipAllow widened or removed, a mechanism \
+            removed or changed, tokens or users added, JWT scopes dropped, audiences added, issuer, \
             key set or forward URL changed), is flagged "⚠ exposure".
 
-            Exit status (as Terraform's): 0 on success, 1 on error; with --detailed-exitcode, 2 when
-            there are changes. With --fail-on-exposure, 1 when the plan flags an exposure (a line on
-            standard error says which paths and that the flag failed it); this wins over 2. The plan
-            is printed, and written with --out, either way. --out saves the plan as JSON for
-            `berth apply PLANFILE`, which applies exactly it and refuses if the repository or Redis
+            Exit status (as Terraform's): 0 on success, 1 on error; with --detailed-exitcode, 2 when \
+            there are changes. With --fail-on-exposure, 1 when the plan flags an exposure (a line on \
+            standard error says which paths and that the flag failed it); this wins over 2. The plan \
+            is printed, and written with --out, either way. --out saves the plan as JSON for \
+            `berth apply PLANFILE`, which applies exactly it and refuses if the repository or Redis \
             moved in the meantime.
 
             Examples:
               berth plan --repo examples/quickstart
-              berth plan --repo file:///srv/edge.git --ref main --format json --out plan.json --detailed-exitcode
-              berth plan --repo . --fail-on-exposure      # in CI: refuse changes that expose a path
+              berth plan --repo file:///srv/edge.git --ref main --format json \\
+                --out plan.json --detailed-exitcode
+              berth plan --repo . --fail-on-exposure   # in CI: refuse exposing changes
             """)
 
     @OptionGroup var source: SourceOptions

@@ -7,9 +7,9 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what is live: the revision applied, the last pass, each resource's condition and every proxy.",
         discussion: """
-            Reads Redis only. Resources are Ready, Progressing (recorded, waiting for something such as a
-            runtime) or Failed (with the reason and when the next retry is). Each berth-proxy replica is
-            listed with the route table generation it serves; replicas behind the live generation are
+            Reads Redis only. Resources are Ready, Progressing (recorded, waiting for something such as a \
+            runtime) or Failed (with the reason and when the next retry is). Each berth-proxy replica is \
+            listed with the route table generation it serves; replicas behind the live generation are \
             marked STALE. An invalid revision that was not applied is shown with its errors.
 
             Exit status: 0, or 1 when Redis cannot be read.
@@ -44,8 +44,8 @@ struct Sync: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Ask the controllers to run a pass now (through Redis, so it works from any host).",
         discussion: """
-            Publishes on <prefix>control; every controller subscribed there starts a pass (only the
-            lease holder applies). With --wait, waits for the pass to finish and prints its outcome;
+            Publishes on <prefix>control; every controller subscribed there starts a pass (only the \
+            lease holder applies). With --wait, waits for the pass to finish and prints its outcome; \
             exit status 1 when it was invalid or failed.
 
             Examples:

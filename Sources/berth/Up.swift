@@ -10,10 +10,10 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole stack on this machine: a private Redis, a controller on REPO and a proxy.",
         discussion: """
-            Without REDIS_URL (or --redis), starts a private redis-server (found on PATH) on a unix socket
-            in the state directory, with its data kept there, so the next `berth up` finds what this one
-            applied. Then runs a controller on REPO (a directory is re-read every --interval, so edits go
-            live within seconds; a git repository follows its ref) and one berth-proxy in this process,
+            Without REDIS_URL (or --redis), starts a private redis-server (found on PATH) on a unix socket \
+            in the state directory, with its data kept there, so the next `berth up` finds what this one \
+            applied. Then runs a controller on REPO (a directory is re-read every --interval, so edits go \
+            live within seconds; a git repository follows its ref) and one berth-proxy in this process, \
             prints the URLs to try, and stops everything cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
             Examples:

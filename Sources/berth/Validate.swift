@@ -7,14 +7,15 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every YAML file of a repository and report every problem at once.",
         discussion: """
-            Exit status: 0 when valid, 1 when not. Each problem is one line, FILE:LINE:COL: error: message,
-            with paths relative to the repository root, followed by a hint where one helps. Warnings
-            (FILE:LINE:COL: warning: a route no request can reach) are printed but do not fail. Nothing is
+            Exit status: 0 when valid, 1 when not. Each problem is one line, FILE:LINE:COL: error: message, \
+            with paths relative to the repository root, followed by a hint where one helps. Warnings \
+            (FILE:LINE:COL: warning: a route no request can reach) are printed but do not fail. Nothing is \
             contacted but the source: no Redis is needed, so this is the check to run in CI on every push.
 
             Examples:
               berth validate --repo examples/quickstart
-              berth validate --repo https://git.example.com/edge.git --ref main --format json
+              berth validate --repo https://git.example.com/edge.git --ref main \\
+                --format json
             """)
 
     @OptionGroup var source: SourceOptions
