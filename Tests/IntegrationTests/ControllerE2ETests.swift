@@ -319,6 +319,38 @@ import TestSupport
         #expect(third.process.signal(SIGTERM) == 0)
     }
 
+    @Test("an apply killed after publishing, then a broken HEAD: the controller finishes the cut-off revision instead of undoing it")
+    func brokenHeadAfterACutOffApplyFinishesIt() throws {
+        let redis = try RedisServerProcess.start()
+        defer { redis.stop() }
+        let remote = try GitRemote()
+        let one = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a"]), message: "one")
+        let source = ["--repo", remote.url, "--ref", "main"]
+        let first = try BerthCLI().run(["apply"] + source, redis: redis)
+        #expect(first.succeeded, "\(first)")
+        #expect(try statusField(redis, "revision") == one)
+
+        // Revision two is published, then the apply dies before it records itself as applied.
+        let two = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "two")
+        let cut = try BerthCLI().run(["apply"] + source, redis: redis, environment: ["BERTH_FAILPOINT": "apply.after-publish"])
+        #expect(cut.status == 137, "the failpoint kills the apply with SIGKILL: \(cut)")
+        #expect(try statusField(redis, "revision") == one)
+        #expect(try statusField(redis, "applying_revision") == two)
+        #expect(try redis.connect().send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == true)
+
+        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
+        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let bad = try remote.push(broken, message: "broken")
+        _ = try redis.connect().send(["DEL", "berth:lock:apply"])  // the dead apply's lease, rather than wait out its 30 s
+        let controller = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-finish", interval: "1s")
+        #expect(eventually(timeout: 20) { (try? statusField(redis, "invalid_revision")) == bad }, "\(controller.process.output)")
+        #expect(eventually(timeout: 15) { (try? statusField(redis, "revision")) == two }, "the cut-off apply is finished: \(controller.process.output)")
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try redis.connect().send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == true, "\(controller.process.output)")
+        #expect(controller.process.stdout.contains("recovered revision \(two.prefix(7))"), "\(controller.process.output)")
+        #expect(controller.process.signal(SIGTERM) == 0)
+    }
+
     @Test("a leader that stood by while another applied a newer revision never rolls it back to what it remembered")
     func returningLeaderKeepsTheNewerRevision() throws {
         let redis = try RedisServerProcess.start()

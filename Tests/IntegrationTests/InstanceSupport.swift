@@ -177,8 +177,8 @@ enum InstanceRepos {
 
     /// A python3 process serving `/version` and `/healthz` (500 when `healthy` is false).
     /// With `sickPrefix`, a replica's /healthz answers 500 while the file `<sickPrefix><its port>` exists.
-    /// With `wedgePrefix`, a replica that sees the file `<wedgePrefix><its port>` on a check answers 500
-    /// from then on, file or not, until it is restarted (a wedged program).
+    /// With `wedgePrefix`, a replica that sees the file `<wedgePrefix><its port>` on a check removes it
+    /// and answers 500 from then on, until it is restarted (a wedged program; its successor is fine).
     /// With `exitAfter` (seconds), each replica exits with status 3 that long after it started.
     static func processInstance(_ name: String, script: String, version: String, replicas: Int = 1, healthy: Bool = true,
                                 sickPrefix: String = "/nonexistent/", wedgePrefix: String = "/nonexistent/", exitAfter: String = "",
@@ -206,8 +206,10 @@ enum InstanceRepos {
             protocol_version = "HTTP/1.1"
             def do_GET(self):
                 sick_file = os.environ.get("SICK_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]
-                if self.path == "/healthz" and os.path.exists(os.environ.get("WEDGE_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]):
+                wedge_file = os.environ.get("WEDGE_FILE_PREFIX", "/nonexistent/") + os.environ["PORT_HTTP"]
+                if self.path == "/healthz" and os.path.exists(wedge_file):
                     WEDGED.append(True)
+                    os.remove(wedge_file)
                 if self.path == "/healthz" and (os.environ.get("SICK") or os.path.exists(sick_file) or WEDGED):
                     status, body = 500, b"sick\\n"
                 elif self.path == "/healthz":

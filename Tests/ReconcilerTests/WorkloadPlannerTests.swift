@@ -226,5 +226,13 @@ import Spec
         #expect(change.reasons.map(\.code) == ["unhealthy"])
         // Without restartAfter a failing replica is never restarted, however long it fails.
         #expect(plan(Self.web(replicas: 2), failed: 500).replicas.isEmpty)
+
+        // Both failing (a shared cause, say): one restart per pass, the other keeps running.
+        let both = Planner.plan(desired: DesiredState(resources: [.instance(web)]), revision: "r2", origin: "test",
+                                observed: ObservedState(inventory: [web.id: Self.record(web)],
+                                                        runtime: RuntimeObservation(replicas: [Self.replica(web, 0), Self.replica(web, 1)],
+                                                                                    failedChecks: [web.replicaName(0): 9, web.replicaName(1): 9])),
+                                configuration: { var c = PlannerConfiguration(portRange: 20000...20009); c.runtimes = [.docker]; return c }())
+        #expect(both.replicas.map { "\($0.kind.rawValue) \($0.replica) \($0.reason.code)" } == ["start 0 unhealthy"])
     }
 }

@@ -86,6 +86,10 @@ public struct Applier {
     public func apply(_ plan: Plan, lease: Lease, holdBack: Set<ResourceID> = []) throws -> ApplyReport {
         var report = ApplyReport(revision: plan.revision)
         let appliedAt = ISO8601DateFormatter().string(from: now())
+        // Named before the first write: an apply cut off midway leaves Redis partly at this revision
+        // while `revision` still names the previous one, and a controller that must fall back (its
+        // HEAD broken) has to finish this one, not undo it.
+        try store.recordStatus(["applying_revision": plan.revision, "applying_origin": plan.origin], lease: lease)
         Failpoint.hit("apply.after-lease")
 
         // 1. Ports, one atomic all-or-nothing allocation per instance, in the planner's order

@@ -102,8 +102,9 @@ public final class Controller: @unchecked Sendable {
     private var lastGood: (desired: DesiredState, revision: String, origin: String)?
     /// The warnings of `lastGood` as status stores them (JSON), or "" when it has none.
     private var lastGoodWarnings = ""
-    /// The applied revision this controller tried to read back (once each), and why it could not.
-    private var recovery: (revision: String, failure: String?)?
+    /// The applied revision this controller tried to read back, and why it could not; a lasting
+    /// reason (gone from the repository, no longer valid, no history) is not tried again.
+    private var recovery: (revision: String, failure: String?, lasting: Bool)?
     /// Pass numbers continue across leaders (read back from status on taking the lease), so
     /// `berth sync --wait` can tell a new pass from an old one after a failover.
     private var nextSequence = 1
@@ -283,8 +284,9 @@ public final class Controller: @unchecked Sendable {
                     var runtime = runtimes.observe(portRange: configuration.planner.portRange)
                     health.watch(Self.healthTargets(runtime, inventory: observed.inventory))
                     let running = Set(runtime.replicas.filter(\.isRunning).map(\.name))
-                    runtime.unready = health.unready.filter { running.contains($0.key) }
-                    runtime.failedChecks = health.failedChecks.filter { running.contains($0.key) }
+                    let unready = health.unready
+                    runtime.unready = unready.messages.filter { running.contains($0.key) }
+                    runtime.failedChecks = unready.failures.filter { running.contains($0.key) }
                     observed.runtime = runtime
                 }
                 let plan = Planner.plan(desired: desired.state, revision: desired.revision, origin: desired.origin,
@@ -326,6 +328,7 @@ public final class Controller: @unchecked Sendable {
                 if report == nil {
                     // Nothing to write, but the revision is now the one applied (say, a commit that only touched comments).
                     fields["revision"] = desired.revision
+                    fields["applying_revision"] = desired.revision  // nothing cut off to finish
                     fields["origin"] = desired.origin
                     fields["generation"] = String(observed.generation)
                 }
@@ -445,29 +448,35 @@ public final class Controller: @unchecked Sendable {
     /// drift is corrected and instances are looked after. Tried once per applied revision; `unless`
     /// is the revision just found invalid (an applied revision a newer validator rejects is no help).
     private func recoverLastGood(_ store: StateStore, unless invalid: String?) {
-        guard lastGood == nil, let applied = try? store.appliedRevision(), applied != recovery?.revision else { return }
+        guard lastGood == nil, let applied = try? store.appliedRevision() else { return }
+        if let recovery, recovery.revision == applied, recovery.lasting { return }
         if applied == invalid {
-            recovery = (applied, "it no longer validates")
+            recovery = (applied, "it no longer validates", true)
             return
         }
         do {
             guard let snapshot = try source.snapshot(revision: applied) else {
-                recovery = (applied, "the source keeps no history to read it from")
+                recovery = (applied, "the source keeps no history to read it from", true)
                 return
             }
             let loaded = SpecLoader.load(files: snapshot.files.map { (path: $0.path, contents: $0.contents) })
             guard loaded.isValid else {
-                recovery = (applied, "it no longer validates")
+                recovery = (applied, "it no longer validates", true)
                 onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, no longer validates; it is not reconciled")
                 return
             }
             lastGood = (loaded.state, snapshot.revision, snapshot.origin)
             lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
-            recovery = (applied, nil)
+            recovery = (applied, nil, true)
             onLog?("recovered revision \(PlanRenderer.shortRevision(applied)), applied before this controller started, from \(snapshot.origin): it stays live")
         } catch {
-            recovery = (applied, "\(error)")
-            onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, cannot be read back: \(error)")
+            // Gone for good, or not yet here (no mirror before the first fetch): the latter is tried
+            // again on the next pass that needs it, and logged only the first time.
+            let lasting = (error as? SourceError)?.lasting ?? false
+            if recovery?.revision != applied || recovery?.failure != "\(error)" {
+                onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, cannot be read back: \(error)")
+            }
+            recovery = (applied, "\(error)", lasting)
         }
     }
 

@@ -79,8 +79,12 @@ public struct StatusReport: Sendable {
         func field(_ name: String) -> JSONValue { fields[name].flatMap { $0.isEmpty ? nil : JSONValue.string($0) } ?? .null }
         var lease: [String: JSONValue] = ["holder": leaseHolder.map(JSONValue.string) ?? .null]
         if let leaseExpiresInMilliseconds { lease["expires_in_ms"] = .int(leaseExpiresInMilliseconds) }
+        // Set while an apply runs, and left behind by one that was cut off (the next pass finishes it).
+        var applying = JSONValue.null
+        if let value = fields["applying_revision"], !value.isEmpty, value != fields["revision"] { applying = .string(value) }
         return .object([
             "revision": field("revision"), "origin": field("origin"), "applied_at": field("applied_at"),
+            "applying_revision": applying,
             "generation": .int(liveGeneration),
             "last_pass": .object([
                 "sequence": fields["pass_sequence"].flatMap { Int($0) }.map(JSONValue.int) ?? .null,
@@ -125,6 +129,9 @@ public struct StatusReport: Sendable {
         if let revision = fields["revision"], !revision.isEmpty {
             lines.append("Revision \(short(revision)) applied \(fields["applied_at"] ?? "?")\(ago(fields["applied_at"])); route table generation \(liveGeneration).")
             if let origin = fields["origin"], !origin.isEmpty { lines.append("  from \(origin)") }
+            if let applying = fields["applying_revision"], !applying.isEmpty, applying != revision {
+                lines.append("  revision \(short(applying)) is being applied, or its apply was cut off (the next pass finishes it)")
+            }
         } else {
             lines.append("Nothing has been applied yet (no status in Redis). Start `berth controller` or run `berth apply`.")
         }

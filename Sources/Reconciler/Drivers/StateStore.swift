@@ -41,8 +41,9 @@ public protocol StateStore: AnyObject {
     func publish(_ table: RouteTableDocument, expectedGeneration: Int, lease: Lease) throws
     /// Records the outcome of an apply in `status`.
     func recordStatus(_ fields: [String: String], lease: Lease) throws
-    /// The revision `status` says was last applied (by any controller, before this one started too);
-    /// nil when nothing was ever applied.
+    /// The revision last applied, or being applied when an apply was cut off (`status`'s
+    /// `applying_revision`, else its `revision`), by any controller or `berth apply`; nil when
+    /// nothing was ever applied. Always a revision that validated when it was applied.
     func appliedRevision() throws -> String?
 
     /// Replaces certificate `name` (chain, key and metadata) in one atomic, fenced step and

@@ -48,6 +48,7 @@ public enum WorkloadPlanner {
             }
             let hash = instance.templateHash
             if usable(instance.runtime) {
+                var restartedUnhealthy = false
                 for index in 0..<instance.replicas {
                     let name = instance.replicaName(index)
                     accounted.insert(name)
@@ -55,8 +56,12 @@ public enum WorkloadPlanner {
                     if let replica = seen[name] {
                         if replica.isRunning {
                             // Running but failing its checks for longer than the instance allows: restarted
-                            // in place (same name and ports), gated like any start.
-                            guard let limit = instance.health?.restartAfter, let failed = runtime.failedChecks[name], failed >= limit else { continue }
+                            // in place (same name and ports), gated like any start. One per instance per
+                            // pass: when a shared cause (a database away) fails them all, the others keep
+                            // running while the first shows whether a restart helps at all.
+                            guard !restartedUnhealthy, let limit = instance.health?.restartAfter, let failed = runtime.failedChecks[name],
+                                  failed >= limit else { continue }
+                            restartedUnhealthy = true
                             reason = ChangeReason("unhealthy", "replica \(index) failed \(failed) health checks in a row (restartAfter: \(limit)): restarted"
                                                   + (runtime.unready[name].map { "; last answer: " + Self.lastAnswer($0) } ?? ""))
                         } else {

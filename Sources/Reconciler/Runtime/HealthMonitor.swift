@@ -62,19 +62,16 @@ public final class HealthMonitor: @unchecked Sendable {
         }
     }
 
-    /// Failed checks in a row of each replica failing now (at least `failureThreshold`).
-    public var failedChecks: [String: Int] {
-        lock.withLock { states.filter { $0.value.failures >= Self.failureThreshold }.mapValues(\.failures) }
-    }
-
-    /// Replicas failing their checks now, with the last answer.
-    public var unready: [String: String] {
+    /// Replicas failing their checks now: what the checks saw, and how many failed in a row (at
+    /// least `failureThreshold`), read together so a pass never mixes two rounds of checks.
+    public var unready: (messages: [String: String], failures: [String: Int]) {
         lock.withLock {
-            var result: [String: String] = [:]
+            var messages: [String: String] = [:], failures: [String: Int] = [:]
             for (name, state) in states where state.failures >= Self.failureThreshold {
-                result[name] = "failed \(state.failures) health checks in a row (GET \(state.target.path)); last answer: \(state.lastAnswer)"
+                messages[name] = "failed \(state.failures) health checks in a row (GET \(state.target.path)); last answer: \(state.lastAnswer)"
+                failures[name] = state.failures
             }
-            return result
+            return (messages, failures)
         }
     }
 
@@ -114,7 +111,9 @@ public final class HealthMonitor: @unchecked Sendable {
                     state.failures = outcome.isHealthy ? 0 : state.failures + 1
                     state.lastAnswer = outcome.description
                     state.nextCheck = Date().addingTimeInterval(Double(target.intervalMilliseconds) / 1000)
-                    if wasReady != (state.failures < Self.failureThreshold) || state.failures == target.restartAfter {
+                    // Past restartAfter every failed check asks again: the pass that should restart it may
+                    // have been held back (a retry not yet due) or run on a standby.
+                    if wasReady != (state.failures < Self.failureThreshold) || state.failures >= (target.restartAfter ?? .max) {
                         changed.append(target.name)
                     }
                     states[target.name] = state

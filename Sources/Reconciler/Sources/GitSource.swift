@@ -68,9 +68,12 @@ public struct GitSource: SpecSource {
         _ = GitLibrary.initialized
         let git = GitCalls(repository: repository)
         guard revision.utf8.count == 40, revision.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
-            throw SourceError("\(revision) is not a commit id (40 lower-case hex digits)")
+            throw SourceError("\(revision) is not a commit id (40 lower-case hex digits)", lasting: true)
         }
         let path = mirrorPath ?? repository
+        // Not while another process fetches (and prunes) into the mirror.
+        let lock = try mirrorPath.map { try CacheLock(path: $0 + ".lock", directory: cacheDirectory, repository: repository) }
+        defer { lock?.release() }
         var repo: OpaquePointer?
         guard git_repository_open_ext(&repo, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil) == 0 else {
             throw SourceError("commit \(revision.prefix(7)) cannot be read: \(isRemote ? "no copy of \(repository) is kept here yet" : "\(repository) is not a git repository")")
@@ -81,7 +84,7 @@ public struct GitSource: SpecSource {
         var commit: OpaquePointer?
         let rc = git_commit_lookup(&commit, repo, &id)
         if rc == GIT_ENOTFOUND.rawValue {
-            throw SourceError("commit \(revision.prefix(7)) is no longer in \(repository) (was it force-pushed away or garbage-collected?)")
+            throw SourceError("commit \(revision.prefix(7)) is no longer in \(repository) (was it force-pushed away or garbage-collected?)", lasting: true)
         }
         try git.check(rc, "looking up commit \(revision.prefix(7)) in")
         // Label it the way a snapshot of the ref does, so origin reads the same as when it was applied.

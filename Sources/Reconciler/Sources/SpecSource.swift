@@ -48,9 +48,13 @@ extension SpecSource {
 public struct SourceError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var hint: String?
-    public init(_ message: String, hint: String? = nil) {
+    /// Asking again cannot help (a commit no longer in the repository), as opposed to a failure
+    /// that may pass (a network error, a mirror not fetched yet).
+    public var lasting: Bool
+    public init(_ message: String, hint: String? = nil, lasting: Bool = false) {
         self.message = message
         self.hint = hint
+        self.lasting = lasting
     }
     public var description: String { hint.map { "\(message) (hint: \($0))" } ?? message }
 }

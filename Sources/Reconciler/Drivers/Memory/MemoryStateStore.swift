@@ -147,7 +147,7 @@ public final class MemoryStateStore: StateStore, @unchecked Sendable {
     }
 
     public func appliedRevision() throws -> String? {
-        lock.withLock { status["revision"].flatMap { $0.isEmpty ? nil : $0 } }
+        lock.withLock { [status["applying_revision"], status["revision"]].compactMap { $0 }.first { !$0.isEmpty } }
     }
 
     public func recordStatus(_ fields: [String: String], lease: Lease) throws {

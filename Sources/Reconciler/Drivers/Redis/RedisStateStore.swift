@@ -286,7 +286,8 @@ public final class RedisStateStore: StateStore, @unchecked Sendable {
     }
 
     public func appliedRevision() throws -> String? {
-        try run { try connection.send(["HGET", keys.status, "revision"]).string.flatMap { $0.isEmpty ? nil : $0 } }
+        let values = try run { try connection.send(["HMGET", keys.status, "applying_revision", "revision"]).array ?? [] }
+        return values.compactMap(\.string).first { !$0.isEmpty }
     }
 
     public func recordStatus(_ fields: [String: String], lease: Lease) throws {
