@@ -91,6 +91,10 @@ struct Apply: ParsableCommand {
         let renderer = PlanRenderer(color: output.color, stateDescription: stateOptions.describe(store))
         if output.format == .text { writeStdout(renderer.text(plan)) }
         guard plan.hasChanges else {
+            // Nothing to write but the fact: after an apply cut off at its very end, status would
+            // otherwise keep naming the previous revision (and the cut-off one as in progress).
+            try store.recordStatus(["revision": plan.revision, "applying_revision": plan.revision, "origin": plan.origin,
+                                    "applying_origin": plan.origin, "generation": String(observed.generation)], lease: lease)
             switch output.format {
             case .text: writeStdout("\nNo changes. Revision \(PlanRenderer.shortRevision(plan.revision)) is applied; route table generation \(observed.generation) is live.\n")
             case .json: writeStdout(JSONValue.object(["plan": renderer.json(plan), "applied": .bool(false), "generation": .int(observed.generation)]).prettyString + "\n")

@@ -113,6 +113,36 @@ import TestSupport
         #expect(try stack.proxy.get("/version", host: host).status == 200)
     }
 
+    @Test("a container failing its checks past health.restartAfter is recreated on its port; the other is left alone")
+    func wedgedContainerIsRecreated() throws {
+        let name = Self.uniqueName("wedge")
+        let stack = try InstanceStack(files: InstanceRepos.files(instance: InstanceRepos.dockerInstance(name, version: "v1", replicas: 2, restartAfter: 4),
+                                                                 instanceName: name),
+                                      docker: true, holder: "ctl-docker-wedge")
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 60)
+        #expect(eventually(timeout: 30) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
+        let ports = try stack.endpoints(host: host, route: "web")
+        let names = try stack.containers().keys.sorted()
+        #expect(names.count == 2)
+        func id(_ container: String) -> String {
+            (try? DockerDaemon.docker(["inspect", "--format", "{{.Id}}", container]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+        }
+        let before = names.map(id)
+
+        // Wedge replica 0: its health file goes, so /healthz answers 404 for as long as this container lives.
+        let wedged = try DockerDaemon.docker(["exec", names[0], "sh", "-c", "rm /tmp/www/healthz"])
+        #expect(wedged.succeeded, "\(wedged)")
+        #expect(eventually(timeout: 30) { (try? stack.endpoints(host: host, route: "web").count) == 1 }, "\(stack.log)")
+        // At 4 failed checks it is recreated under the same name and port, gated, and listed again.
+        #expect(eventually(timeout: 60) { let now = id(names[0]); return !now.isEmpty && now != before[0] }, "\(stack.log)")
+        #expect(eventually(timeout: 60) { (try? stack.endpoints(host: host, route: "web")) == ports }, "\(stack.log)")
+        #expect(id(names[1]) == before[1], "the healthy container is left alone")
+        #expect(stack.log.contains("(unhealthy)"), "\(stack.log)")
+        #expect(try stack.proxy.get("/version", host: host).status == 200)
+    }
+
     @Test("a new image that never gets healthy is rolled back: old replicas keep serving, status says why, a fix converges")
     func failedHealthCheckRollsBack() throws {
         let name = Self.uniqueName("sick")

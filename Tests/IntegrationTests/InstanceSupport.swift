@@ -154,7 +154,7 @@ enum InstanceRepos {
 
     /// A busybox container serving `/version` (the VERSION variable) and `/healthz` (unless `healthy` is false).
     static func dockerInstance(_ name: String, version: String, replicas: Int = 1, healthy: Bool = true, startTimeout: String = "20s",
-                               image: String = DockerDaemon.image, extra: String = "") -> String {
+                               image: String = DockerDaemon.image, restartAfter: Int? = nil, extra: String = "") -> String {
         let health = healthy ? "echo ok > /tmp/www/healthz && " : ""
         return """
         apiVersion: berth/v1
@@ -170,7 +170,7 @@ enum InstanceRepos {
           replicas: \(replicas)
           ports:
             - {name: http, containerPort: 8080}
-          health: {path: /healthz, interval: 1s, timeout: 500ms, startTimeout: \(startTimeout)}
+          health: {path: /healthz, interval: 1s, timeout: 500ms, startTimeout: \(startTimeout)\(restartAfter.map { ", restartAfter: \($0)" } ?? "")}
         \(extra)
         """
     }

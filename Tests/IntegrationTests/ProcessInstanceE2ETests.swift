@@ -161,6 +161,37 @@ import TestSupport
         #expect(Self.processes(namespace: stack.namespace) == after)
     }
 
+    @Test("a replica restarted for failing its checks that fails its gate too is removed, and started again after the backoff once it can pass")
+    func restartThatFailsItsGateIsRemovedAndRetried() throws {
+        let sick = try TemporaryDirectory(prefix: "berth-resick")
+        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-regate", sickPrefix: sick.path + "/sick-", restartAfter: 3)
+        defer { stack.stop() }
+        let host = InstanceRepos.host
+        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
+        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
+        let both = try stack.endpoints(host: host, route: "web")
+        let failing = both[0]
+
+        // Sick by its port: the restarted process on the same port is sick too, fails its gate
+        // (startTimeout 8 s) and is removed; the healthy replica serves throughout.
+        try "".write(toFile: sick.path + "/sick-\(failing)", atomically: true, encoding: .utf8)
+        let failed = eventually(timeout: 45) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Failed" }
+        #expect(failed, "\(stack.log)")
+        let message = try stack.condition("Instance/api")?["message"]?.stringValue ?? ""
+        #expect(message.contains("failed again and was removed"), "\(message)")
+        #expect(stack.log.contains("(unhealthy)"), "\(stack.log)")
+        #expect(Self.processes(namespace: stack.namespace).count == 1, "the restarted replica was removed again")
+        // Its lease stays listed until it is started again; the proxies' passive health skips the
+        // refused port, so every request is served by the healthy one.
+        #expect(try (0..<10).allSatisfy { _ in try stack.proxy.get("/version", host: host).status == 200 })
+
+        // Mended: the next retry starts it again, it passes its gate and is listed.
+        try FileManager.default.removeItem(atPath: sick.path + "/sick-\(failing)")
+        #expect(eventually(timeout: 60) { (try? stack.endpoints(host: host, route: "web")) == both }, "\(stack.log)")
+        #expect(eventually(timeout: 20) { (try? stack.condition("Instance/api"))??["condition"]?.stringValue == "Ready" }, "\(stack.log)")
+        #expect(Self.processes(namespace: stack.namespace).count == 2)
+    }
+
     @Test("a process that keeps dying soon after it starts is restarted with a growing delay, and status says so")
     func crashLoopBacksOff() throws {
         let (stack, _) = try Self.stack(version: "v1", replicas: 1, holder: "ctl-process-crash", exitAfter: "1.5")

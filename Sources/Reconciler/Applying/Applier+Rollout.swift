@@ -30,13 +30,11 @@ extension Applier {
                       assigned: [String: Int], revision: String) -> ResourceFailure? {
         let specs = (0..<instance.replicas).map { ReplicaSpec(instance: instance, replica: $0, leased: assigned, revision: revision) }
         let startNames = Set(starts.map(\.name))
-        // A replica restarted because it kept failing its checks replaced itself: removing it when
-        // the new one fails too would only lose capacity. It is left running (and unrouted while it
-        // fails), and the instance's retry backoff paces further restarts.
+        // Replicas restarted in place because they kept failing their checks (see the hint below).
         let inPlace = Set(starts.filter { $0.reason.code == "unhealthy" }.map(\.name))
         var started: [String] = []
         func rollBack() {
-            for name in started where !inPlace.contains(name) { try? runtime.remove(name: name, graceSeconds: min(rollout.stopGraceSeconds, 5)) }
+            for name in started { try? runtime.remove(name: name, graceSeconds: min(rollout.stopGraceSeconds, 5)) }
         }
         for spec in specs where startNames.contains(spec.name) {
             do {
@@ -55,7 +53,10 @@ extension Applier {
         if var failure = gate(instance, gated, runtime: runtime) {
             rollBack()
             if !inPlace.isEmpty && gated.allSatisfy({ inPlace.contains($0.name) }) {
-                failure.hint = "the restarted replica keeps running, out of the route table while it fails; it is restarted again after the retry backoff if it still fails"
+                // Removing it loses nothing that served (it was out of the route table, or every
+                // replica was failing); leaving it would get it routed again as soon as its new
+                // handle starts its failure count afresh.
+                failure.hint = "the restarted replica failed again and was removed; it is started again after the retry backoff"
             }
             return failure
         }

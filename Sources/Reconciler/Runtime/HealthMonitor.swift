@@ -111,9 +111,10 @@ public final class HealthMonitor: @unchecked Sendable {
                     state.failures = outcome.isHealthy ? 0 : state.failures + 1
                     state.lastAnswer = outcome.description
                     state.nextCheck = Date().addingTimeInterval(Double(target.intervalMilliseconds) / 1000)
-                    // Past restartAfter every failed check asks again: the pass that should restart it may
-                    // have been held back (a retry not yet due) or run on a standby.
-                    if wasReady != (state.failures < Self.failureThreshold) || state.failures >= (target.restartAfter ?? .max) {
+                    // At restartAfter, and again at every further multiple of it: the pass that should
+                    // restart it may have been held back (a retry not yet due) or run on a standby.
+                    let restartDue = target.restartAfter.map { state.failures >= $0 && state.failures % $0 == 0 } ?? false
+                    if wasReady != (state.failures < Self.failureThreshold) || restartDue {
                         changed.append(target.name)
                     }
                     states[target.name] = state
