@@ -18,6 +18,13 @@ import TestSupport
         return ["domains.yaml": Repos.domain("app", hosts: ["app.example.test"]), "routes.yaml": routes.joined(separator: "---\n")]
     }
 
+    /// Routes /a and /b, with /b on a Domain that does not exist: a revision that does not validate.
+    static func brokenRepo() -> [String: String] {
+        var files = appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
+        files["routes.yaml"] = files["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        return files
+    }
+
     @Test("a signed push webhook makes the proxies serve the new route; bad signatures do nothing; an invalid push changes nothing until fixed")
     func pushWebhookInvalidAndFix() throws {
         let redis = try RedisServerProcess.start()
@@ -293,8 +300,7 @@ import TestSupport
         #expect(first.process.signal(SIGTERM) == 0)
 
         // While no controller runs: a broken commit lands and the route table is tampered with.
-        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
-        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let broken = Self.brokenRepo()
         let bad = try remote.push(broken, message: "broken")
         _ = try connection.send(["SET", "berth:routetable:hash", "tampered"])
 
@@ -338,8 +344,7 @@ import TestSupport
         #expect(try statusField(redis, "applying_revision") == two)
         #expect(try redis.connect().send(["GET", "berth:routetable"]).string?.contains("\"/b\"") == true)
 
-        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
-        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let broken = Self.brokenRepo()
         let bad = try remote.push(broken, message: "broken")
         _ = try redis.connect().send(["DEL", "berth:lock:apply"])  // the dead apply's lease, rather than wait out its 30 s
         let controller = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-finish", interval: "1s")
@@ -365,8 +370,7 @@ import TestSupport
         let b = try ControllerProcess(repo: remote.url, ref: "main", redis: redis, holder: "ctl-return-B", interval: "1s", leaseTTL: "2s")
         let two = try remote.push(Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"]), message: "two")
         #expect(eventually(timeout: 20) { (try? statusField(redis, "revision")) == two }, "\(b.process.output)")
-        var broken = Self.appRepo(upstream: "http://127.0.0.1:9", paths: ["/a", "/b"])
-        broken["routes.yaml"] = broken["routes.yaml"]!.replacingOccurrences(of: "domain: app\n  path: /b", with: "domain: nope\n  path: /b")
+        let broken = Self.brokenRepo()
         let bad = try remote.push(broken, message: "broken")
         #expect(eventually(timeout: 20) { (try? statusField(redis, "invalid_revision")) == bad }, "\(b.process.output)")
 
