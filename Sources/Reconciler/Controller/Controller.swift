@@ -445,8 +445,10 @@ public final class Controller: @unchecked Sendable {
     /// A controller that starts on a revision it cannot use (invalid, or the fetch fails) has no last
     /// good revision in memory. The revision `status` says was applied (by an earlier controller) is
     /// read back from the source, which keeps it when it is git, so that revision really stays live:
-    /// drift is corrected and instances are looked after. Tried once per applied revision; `unless`
-    /// is the revision just found invalid (an applied revision a newer validator rejects is no help).
+    /// drift is corrected and instances are looked after. A lasting failure is not tried again for
+    /// the same applied revision; one that may pass is, on the next pass that needs a fallback.
+    /// `unless` is the revision just found invalid (an applied revision a newer validator rejects
+    /// is no help).
     private func recoverLastGood(_ store: StateStore, unless invalid: String?) {
         guard lastGood == nil, let applied = try? store.appliedRevision() else { return }
         if let recovery, recovery.revision == applied, recovery.lasting { return }
