@@ -29,6 +29,21 @@ import TestSupport
         return (try InstanceStack(files: files, docker: false, holder: holder), script)
     }
 
+    /// Two replicas of v1, both in the route table; returns the stack and their ports.
+    static func twoServing(holder: String, sickPrefix: String = "/nonexistent/", wedgePrefix: String = "/nonexistent/",
+                           restartAfter: Int? = nil) throws -> (InstanceStack, [Int]) {
+        let (stack, _) = try stack(version: "v1", replicas: 2, holder: holder, sickPrefix: sickPrefix, wedgePrefix: wedgePrefix,
+                                   restartAfter: restartAfter)
+        do {
+            _ = try stack.proxy.waitFor("/version", host: InstanceRepos.host, timeout: 30)
+            #expect(eventually(timeout: 20) { (try? stack.endpoints(host: InstanceRepos.host, route: "web").count) == 2 })
+            return (stack, try stack.endpoints(host: InstanceRepos.host, route: "web"))
+        } catch {
+            stack.stop()
+            throw error
+        }
+    }
+
     @Test("processes start on leased ports, replace under load with no failed request, a killed one comes back, all stop with the controller")
     func lifecycle() throws {
         let (stack, script) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-life")
@@ -106,12 +121,9 @@ import TestSupport
     @Test("a running replica that starts failing its health check leaves the route table, and comes back when it passes again")
     func unhealthyReplicaIsNotRouted() throws {
         let sick = try TemporaryDirectory(prefix: "berth-sick")
-        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-health", sickPrefix: sick.path + "/sick-")
+        let (stack, both) = try Self.twoServing(holder: "ctl-process-health", sickPrefix: sick.path + "/sick-")
         defer { stack.stop() }
         let host = InstanceRepos.host
-        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
-        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
-        let both = try stack.endpoints(host: host, route: "web")
         let (failing, healthy) = (both[0], both[1])
 
         try "".write(toFile: sick.path + "/sick-\(failing)", atomically: true, encoding: .utf8)
@@ -133,12 +145,9 @@ import TestSupport
     @Test("a replica failing its checks for longer than health.restartAfter is restarted on its ports; the other is left alone")
     func wedgedReplicaIsRestarted() throws {
         let wedge = try TemporaryDirectory(prefix: "berth-wedge")
-        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-wedge", wedgePrefix: wedge.path + "/wedge-", restartAfter: 5)
+        let (stack, both) = try Self.twoServing(holder: "ctl-process-wedge", wedgePrefix: wedge.path + "/wedge-", restartAfter: 5)
         defer { stack.stop() }
         let host = InstanceRepos.host
-        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
-        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
-        let both = try stack.endpoints(host: host, route: "web")
         let (failing, healthy) = (both[0], both[1])
         let before = Self.processes(namespace: stack.namespace)
         #expect(before.count == 2, "\(before)")
@@ -164,12 +173,9 @@ import TestSupport
     @Test("a replica restarted for failing its checks that fails its gate too is removed, and started again after the backoff once it can pass")
     func restartThatFailsItsGateIsRemovedAndRetried() throws {
         let sick = try TemporaryDirectory(prefix: "berth-resick")
-        let (stack, _) = try Self.stack(version: "v1", replicas: 2, holder: "ctl-process-regate", sickPrefix: sick.path + "/sick-", restartAfter: 3)
+        let (stack, both) = try Self.twoServing(holder: "ctl-process-regate", sickPrefix: sick.path + "/sick-", restartAfter: 3)
         defer { stack.stop() }
         let host = InstanceRepos.host
-        _ = try stack.proxy.waitFor("/version", host: host, timeout: 30)
-        #expect(eventually(timeout: 20) { (try? stack.endpoints(host: host, route: "web").count) == 2 })
-        let both = try stack.endpoints(host: host, route: "web")
         let failing = both[0]
 
         // Sick by its port: the restarted process on the same port is sick too, fails its gate

@@ -423,10 +423,8 @@ public final class Controller: @unchecked Sendable {
         }
         let loaded = SpecLoader.load(files: snapshot.files.map { (path: $0.path, contents: $0.contents) })
         if loaded.isValid {
-            lastGood = (loaded.state, snapshot.revision, snapshot.origin)
+            remember(loaded, snapshot)
             fields["invalid_revision"] = ""
-            // A valid revision may still carry warnings (a route that can never match): status shows them.
-            lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
             fields["diagnostics"] = lastGoodWarnings
             lock.withLock { snapshotState.invalid = nil }
             return (loaded.state, snapshot.revision, snapshot.origin)
@@ -440,6 +438,13 @@ public final class Controller: @unchecked Sendable {
         let invalid = InvalidRevision(revision: snapshot.revision, diagnostics: loaded.diagnostics.map(\.rendered))
         lock.withLock { snapshotState.invalid = invalid }
         return fallback
+    }
+
+    /// Keeps a valid revision as the last good one, with its warnings as status stores them (a valid
+    /// revision may still carry some: a route that can never match).
+    private func remember(_ loaded: LoadResult, _ snapshot: SourceSnapshot) {
+        lastGood = (loaded.state, snapshot.revision, snapshot.origin)
+        lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
     }
 
     /// A controller that starts on a revision it cannot use (invalid, or the fetch fails) has no last
@@ -467,8 +472,7 @@ public final class Controller: @unchecked Sendable {
                 onLog?("revision \(PlanRenderer.shortRevision(applied)), applied earlier, no longer validates; it is not reconciled")
                 return
             }
-            lastGood = (loaded.state, snapshot.revision, snapshot.origin)
-            lastGoodWarnings = loaded.diagnostics.isEmpty ? "" : JSONValue.array(loaded.diagnostics.map(\.json)).canonicalString
+            remember(loaded, snapshot)
             recovery = (applied, nil, true)
             onLog?("recovered revision \(PlanRenderer.shortRevision(applied)), applied before this controller started, from \(snapshot.origin): it stays live")
         } catch {
